@@ -1,0 +1,297 @@
+"""Bulkheads: limits on how much of one dependency's work may run or wait at once.
+
+* :class:`SemaphoreBulkhead`: try-acquire permits for run() on the caller's
+  thread (SEMAPHORE isolation) and for fallbacks. It never blocks.
+* :class:`ThreadPoolBulkhead`: a :class:`~concurrent.futures.ThreadPoolExecutor`
+  whose queue is bounded by the Hystrix rules. A task that does not fit is
+  refused at once instead of waiting.
+
+Both can be resized while in use; a smaller limit takes effect as the work
+already admitted finishes.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from hystrixpy.exceptions import RejectedError
+from hystrixpy.properties import ThreadPoolProperties
+
+__all__ = ["SemaphoreBulkhead", "ThreadPoolBulkhead"]
+
+_T = TypeVar("_T")
+
+
+class SemaphoreBulkhead:
+    """A non-blocking counting semaphore whose limit can change while permits are held.
+
+    Acquiring and releasing are single list operations, atomic in CPython, so
+    the common path takes no lock.
+    """
+
+    __slots__ = ("_debt", "_limit", "_lock", "_tokens")
+
+    def __init__(self, limit: int) -> None:
+        self._lock = threading.Lock()
+        self._limit = limit
+        self._debt = 0
+        self._tokens: list[None] = [None] * limit
+
+    def try_acquire(self) -> bool:
+        """Take a permit if one is free; never waits."""
+        try:
+            self._tokens.pop()
+        except IndexError:
+            return False
+        return True
+
+    def release(self) -> None:
+        """Give a permit back (to the debt first, after the limit was lowered)."""
+        if self._debt:
+            with self._lock:
+                if self._debt:
+                    self._debt -= 1
+                    return
+        self._tokens.append(None)
+
+    def resize(self, limit: int) -> None:
+        """Change the limit; a lower one is reached as holders release."""
+        with self._lock:
+            delta = limit - self._limit
+            self._limit = limit
+            if delta > 0:
+                repaid = min(self._debt, delta)
+                self._debt -= repaid
+                self._tokens.extend([None] * (delta - repaid))
+            else:
+                owed = -delta
+                while owed:
+                    try:
+                        self._tokens.pop()
+                    except IndexError:
+                        break
+                    owed -= 1
+                self._debt += owed
+
+    @property
+    def limit(self) -> int:
+        """The number of permits."""
+        return self._limit
+
+    @property
+    def in_use(self) -> int:
+        """Permits held right now."""
+        return self._limit + self._debt - len(self._tokens)
+
+    def __repr__(self) -> str:
+        return f"SemaphoreBulkhead({self.in_use}/{self._limit})"
+
+
+class _Task:
+    """A unit of work for the pool; ``cancel`` is called instead if it will never run."""
+
+    __slots__ = ()
+
+    def __call__(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def cancel(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class _FutureTask(_Task):
+    """Runs a plain callable for :meth:`ThreadPoolBulkhead.submit`, in the submitter's context."""
+
+    __slots__ = ("context", "fn", "future")
+
+    def __init__(self, fn: Callable[[], Any], future: Future[Any]) -> None:
+        self.fn = fn
+        self.future = future
+        self.context = contextvars.copy_context()
+
+    def __call__(self) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = self.context.run(self.fn)
+        except BaseException as error:  # handed to the future's owner
+            self.future.set_exception(error)
+        else:
+            self.future.set_result(result)
+
+    def cancel(self) -> None:
+        self.future.cancel()
+
+
+_STOP = None
+
+
+class ThreadPoolBulkhead(ThreadPoolExecutor):
+    """One pool key's worker threads, with a bounded queue and immediate rejection.
+
+    Workers are daemon threads named ``hystrix-<PoolKey>-<n>``, started as
+    work arrives, so a run() that never returns cannot keep the process from
+    exiting. The pool admits at most ``effective_maximum_size`` running tasks
+    plus ``queue_capacity`` waiting ones; a task beyond that is refused.
+    A task keeps its place until it returns, even if its caller has given up.
+    """
+
+    def __init__(self, pool_key: str, properties: ThreadPoolProperties) -> None:
+        super().__init__(
+            max_workers=properties.effective_maximum_size,
+            thread_name_prefix=f"hystrix-{pool_key}",
+        )
+        self.pool_key = pool_key
+        self.properties = properties
+        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._permits = SemaphoreBulkhead(properties.effective_maximum_size + properties.queue_capacity)
+        self._spawn_lock = threading.Lock()
+        self._workers: set[threading.Thread] = set()
+        self._worker_count = 0
+        self._names = itertools.count(1)
+        self._largest = 0
+        self._active = 0
+        self._completed = 0
+        self._closed = False
+        self._max_size = properties.effective_maximum_size
+        self._core_size = properties.core_size
+        self._keep_alive = properties.keep_alive_time_minutes * 60.0
+
+    def reconfigure(self, properties: ThreadPoolProperties) -> None:
+        """Adopt new sizes (``max_queue_size`` stays as the pool was created, as in Hystrix)."""
+        queue_properties = ThreadPoolProperties(
+            max_queue_size=self.properties.max_queue_size,
+            queue_size_rejection_threshold=properties.queue_size_rejection_threshold,
+        )
+        with self._spawn_lock:
+            self._max_size = properties.effective_maximum_size
+            self._core_size = properties.core_size
+            self._keep_alive = properties.keep_alive_time_minutes * 60.0
+            self._permits.resize(self._max_size + queue_properties.queue_capacity)
+            self.properties = properties
+
+    # -- admission (hot path) ------------------------------------------------
+
+    def try_dispatch(self, task: _Task) -> bool:
+        """Queue ``task`` if the bulkhead has room; return ``False`` (and do nothing) if not."""
+        if self._closed or not self._permits.try_acquire():
+            return False
+        self._tasks.put(task)
+        if self._worker_count < self._max_size:
+            self._spawn_if_needed()
+        return True
+
+    def _spawn_if_needed(self) -> None:
+        with self._spawn_lock:
+            if self._worker_count >= self._max_size or self._permits.in_use <= self._worker_count:
+                return
+            self._worker_count += 1
+            self._largest = max(self._largest, self._worker_count)
+            worker = threading.Thread(
+                target=self._work,
+                name=f"hystrix-{self.pool_key}-{next(self._names)}",
+                daemon=True,
+            )
+            self._workers.add(worker)
+        worker.start()
+
+    def _work(self) -> None:
+        tasks = self._tasks
+        while True:
+            if self._worker_count > self._core_size:
+                try:
+                    task = tasks.get(timeout=self._keep_alive)
+                except queue.Empty:
+                    if self._retire_if_surplus(self._core_size):
+                        return
+                    continue
+            else:
+                task = tasks.get()
+            if task is _STOP:
+                tasks.put(_STOP)
+                self._retire_if_surplus(0)
+                return
+            self._active += 1
+            try:
+                task()
+            finally:
+                self._active -= 1
+                self._completed += 1
+                self._permits.release()
+            if self._worker_count > self._max_size and self._retire_if_surplus(self._max_size):
+                return
+
+    def _retire_if_surplus(self, keep: int) -> bool:
+        with self._spawn_lock:
+            if self._worker_count <= keep:
+                return False
+            self._worker_count -= 1
+            self._workers.discard(threading.current_thread())
+            return True
+
+    # -- the Executor interface ----------------------------------------------
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+        """Run ``fn(*args, **kwargs)`` on the pool; raise :class:`RejectedError` if it is full."""
+        if self._closed:
+            raise RuntimeError(f"thread pool {self.pool_key!r} is shut down")
+        future: Future[_T] = Future()
+        if not self.try_dispatch(_FutureTask(lambda: fn(*args, **kwargs), future)):
+            raise RejectedError(f"thread pool {self.pool_key!r} is full")
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop accepting work; queued tasks still run unless ``cancel_futures``."""
+        with self._spawn_lock:
+            self._closed = True
+            workers = list(self._workers)
+        if cancel_futures:
+            while True:
+                try:
+                    task = self._tasks.get_nowait()
+                except queue.Empty:
+                    break
+                if task is not _STOP:
+                    task.cancel()
+                    self._permits.release()
+        self._tasks.put(_STOP)
+        if wait:
+            for worker in workers:
+                if worker is not threading.current_thread():
+                    worker.join()
+
+    # -- reading -------------------------------------------------------------
+
+    @property
+    def active_count(self) -> int:
+        """Tasks running on a worker right now."""
+        return self._active
+
+    @property
+    def queue_size(self) -> int:
+        """Tasks admitted but not yet started."""
+        return max(self._permits.in_use - self._active, 0)
+
+    @property
+    def pool_size(self) -> int:
+        """Worker threads alive now."""
+        return self._worker_count
+
+    @property
+    def largest_pool_size(self) -> int:
+        """The most worker threads alive at once."""
+        return self._largest
+
+    @property
+    def completed_task_count(self) -> int:
+        """Tasks that have finished."""
+        return self._completed
+
+    def __repr__(self) -> str:
+        return f"ThreadPoolBulkhead({self.pool_key!r}, workers={self._worker_count})"

@@ -1,0 +1,113 @@
+"""The one place in hystrixpy that reads time.
+
+Every component asks this module for the time instead of calling :mod:`time`
+itself, so tests can control time in two ways:
+
+* freezegun: :class:`SystemClock` reads ``time.monotonic()`` and ``time.time()``
+  at call time, so a frozen or ticking freezegun clock is seen everywhere;
+* a fake clock: :func:`set_clock` installs any object that follows the
+  :class:`Clock` protocol, such as :class:`hystrixpy.testing.FakeClock`.
+
+Blocking waits go through the clock as well (:meth:`Clock.wait`), so a fake
+clock decides when a timeout has passed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+__all__ = [
+    "Clock",
+    "SystemClock",
+    "get_clock",
+    "monotonic",
+    "set_clock",
+    "sleep",
+    "wait",
+    "wall_time",
+]
+
+
+class Clock(Protocol):
+    """What hystrixpy needs from a clock: two readings and a timed wait."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes backwards (for durations)."""
+
+    def wall_time(self) -> float:
+        """Seconds since the Unix epoch (for timestamps shown to people)."""
+
+    def wait(self, lock: threading.Lock, timeout: float) -> bool:
+        """Acquire ``lock``, giving up once ``timeout`` seconds of this clock pass.
+
+        Returns whether the lock was acquired.
+        """
+
+    def sleep(self, seconds: float) -> None:
+        """Block the calling thread for ``seconds`` of this clock."""
+
+
+class SystemClock:
+    """The real clock: :func:`time.monotonic`, :func:`time.time` and real waits."""
+
+    __slots__ = ()
+
+    def monotonic(self) -> float:
+        """Read ``time.monotonic()`` (looked up at call time, so freezegun applies)."""
+        return time.monotonic()
+
+    def wall_time(self) -> float:
+        """Read ``time.time()``."""
+        return time.time()
+
+    def wait(self, lock: threading.Lock, timeout: float) -> bool:
+        """Acquire ``lock`` with a real timeout."""
+        return lock.acquire(True, max(timeout, 0.0))
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep for real."""
+        time.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+_clock: Clock = SystemClock()
+
+
+def set_clock(clock: Clock | None) -> Clock:
+    """Install ``clock`` for the whole process (``None`` restores the system clock).
+
+    Returns the clock that was installed before, so callers can put it back.
+    """
+    global _clock
+    previous = _clock
+    _clock = SystemClock() if clock is None else clock
+    return previous
+
+
+def get_clock() -> Clock:
+    """Return the clock in use."""
+    return _clock
+
+
+def monotonic() -> float:
+    """Seconds on the installed clock's monotonic scale."""
+    return _clock.monotonic()
+
+
+def wall_time() -> float:
+    """Seconds since the epoch, from the installed clock."""
+    return _clock.wall_time()
+
+
+def wait(lock: threading.Lock, timeout: float) -> bool:
+    """Acquire ``lock`` within ``timeout`` seconds of the installed clock."""
+    return _clock.wait(lock, timeout)
+
+
+def sleep(seconds: float) -> None:
+    """Sleep ``seconds`` on the installed clock."""
+    _clock.sleep(seconds)

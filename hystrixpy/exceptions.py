@@ -1,0 +1,107 @@
+"""hystrixpy's exceptions.
+
+::
+
+    Exception
+     +-- HystrixError                 base of everything hystrixpy raises itself
+     |    +-- HystrixRuntimeError     the command failed and no fallback answered
+     +-- BadRequestError              raised by run() for the caller's mistake;
+                                      passed through unwrapped, never a fallback,
+                                      never counted against the circuit
+    TimeoutError
+     +-- CommandTimeoutError          raise from run() to have a failure counted
+                                      as TIMEOUT; also the ``__cause__`` of a
+                                      timed-out execution's HystrixRuntimeError
+
+Configuration mistakes raise :class:`ValueError` or :class:`TypeError` when
+the configuration is written; misuse of a command (executing it twice)
+raises :class:`RuntimeError`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hystrixpy.events import FailureType
+
+if TYPE_CHECKING:
+    from hystrixpy.command import Command
+
+__all__ = [
+    "BadRequestError",
+    "CommandTimeoutError",
+    "HystrixError",
+    "HystrixRuntimeError",
+    "RejectedError",
+    "ShortCircuitedError",
+]
+
+
+class HystrixError(Exception):
+    """Base class of the exceptions hystrixpy raises."""
+
+
+class HystrixRuntimeError(HystrixError):
+    """A command failed and there was no usable fallback.
+
+    ``failure_type`` says why it failed, ``command_class`` which command it
+    was, ``fallback_exception`` what the fallback raised (``None`` when the
+    fallback was missing, disabled or rejected), and ``__cause__`` the
+    original error.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failure_type: FailureType,
+        command_class: type[Command[object]] | None,
+        fallback_exception: BaseException | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.failure_type = failure_type
+        self.command_class = command_class
+        self.fallback_exception = fallback_exception
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_runtime_error,
+            (str(self), self.failure_type, self.command_class, self.fallback_exception),
+        )
+
+
+def _rebuild_runtime_error(
+    message: str,
+    failure_type: FailureType,
+    command_class: type[Command[object]] | None,
+    fallback_exception: BaseException | None,
+) -> HystrixRuntimeError:
+    return HystrixRuntimeError(
+        message,
+        failure_type=failure_type,
+        command_class=command_class,
+        fallback_exception=fallback_exception,
+    )
+
+
+class BadRequestError(Exception):
+    """Raise from ``run()`` when the caller's input is at fault, not the dependency.
+
+    It reaches the caller unwrapped, skips the fallback and never counts
+    towards opening the circuit.
+    """
+
+
+class CommandTimeoutError(TimeoutError):
+    """The execution passed its deadline.
+
+    ``run()`` may raise it itself to have its failure counted as a TIMEOUT.
+    """
+
+
+class ShortCircuitedError(HystrixError):
+    """The circuit was open, so run() was not called (the ``__cause__`` of a SHORTCIRCUIT failure)."""
+
+
+class RejectedError(HystrixError):
+    """A bulkhead was full, so run() was not called (the ``__cause__`` of a rejection)."""

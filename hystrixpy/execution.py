@@ -1,0 +1,491 @@
+"""The path of one execution, as small named steps.
+
+::
+
+    begin ---- breaker denies ------------------------------> fail(SHORT_CIRCUITED)
+      |
+      +-- SEMAPHORE: bulkhead full --------------------------> fail(SEMAPHORE_REJECTED)
+      |     run() on the caller's thread --> conclude
+      |
+      +-- THREAD: pool full ---------------------------------> fail(THREAD_POOL_REJECTED)
+            run() on a worker, the caller waits to the deadline --> conclude
+                                                     deadline --> fail(TIMEOUT)
+
+    conclude: success -> record SUCCESS -> value
+              BadRequestError -> record BAD_REQUEST -> raised as it is
+              other error -> fail(FAILURE or TIMEOUT)
+    fail:     record the event -> tell the breaker -> fallback
+    fallback: FALLBACK_SUCCESS -> value, or
+              FALLBACK_DISABLED / MISSING / REJECTION / FAILURE -> HystrixRuntimeError
+
+Exactly one of the worker and the deadline settles a thread-isolated
+execution: each tries to take the single claim token, and the loser stands
+aside. A worker that loses (it finished after the deadline) drops its result.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
+
+from hystrixpy import _log, clock, registry
+from hystrixpy._timer import TimerEntry
+from hystrixpy.circuit_breaker import DENIED, TRIAL
+from hystrixpy.events import (
+    HEALTH_ERRORS,
+    EventType,
+    ExecutionResult,
+    FailureType,
+    IsolationStrategy,
+)
+from hystrixpy.exceptions import (
+    BadRequestError,
+    CommandTimeoutError,
+    HystrixRuntimeError,
+    RejectedError,
+    ShortCircuitedError,
+)
+
+if TYPE_CHECKING:
+    from hystrixpy.command import Command
+    from hystrixpy.registry import CommandKeyState
+
+__all__ = ["Execution", "execute", "queue"]
+
+R = TypeVar("R")
+
+_SUCCESS = EventType.SUCCESS
+_FAILURE = EventType.FAILURE
+_TIMEOUT = EventType.TIMEOUT
+_BAD_REQUEST = EventType.BAD_REQUEST
+_EXCEPTION_THROWN = EventType.EXCEPTION_THROWN
+_THREAD = IsolationStrategy.THREAD
+
+_FAILURE_WORDS = {
+    FailureType.COMMAND_EXCEPTION: "failed",
+    FailureType.TIMEOUT: "timed out",
+    FailureType.SHORTCIRCUIT: "was short-circuited",
+    FailureType.REJECTED_THREAD_EXECUTION: "was rejected by its thread pool",
+    FailureType.REJECTED_SEMAPHORE_EXECUTION: "was rejected by its semaphore",
+}
+_FALLBACK_WORDS = {
+    EventType.FALLBACK_DISABLED: "fallback is disabled",
+    EventType.FALLBACK_MISSING: "no fallback is defined",
+    EventType.FALLBACK_REJECTION: "its fallback was rejected (fallback semaphore full)",
+    EventType.FALLBACK_FAILURE: "its fallback failed",
+}
+
+
+class _PoolShutDownError(RejectedError):
+    """The pool was shut down before it could start a queued execution."""
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000.0)
+
+
+def begin(command: Command[R]) -> Execution[R]:
+    """Check that ``command`` has not run yet and set up its one execution."""
+    if command._execution is not None:
+        raise RuntimeError(
+            f"this {type(command).__name__} instance has already been executed; "
+            "a command runs once: create a new instance for each call"
+        )
+    cls = type(command)
+    state = registry.command_state(
+        command.command_key,
+        command.group_key,
+        command.thread_pool_key,
+        cls.properties,
+        cls.thread_pool_properties,
+    )
+    execution = Execution(command, state, clock.monotonic())
+    command._execution = execution
+    return execution
+
+
+def execute(command: Command[R]) -> R:
+    """Run ``command`` and block for its value (or its fallback's)."""
+    execution = begin(command)
+    if execution.admit() == DENIED:
+        return execution.short_circuit()
+    if execution.properties.execution_isolation_strategy is _THREAD:
+        return execution.execute_in_thread()
+    return execution.run_on_caller()
+
+
+def queue(command: Command[R]) -> Future[R]:
+    """Start ``command`` and return a future of its value (or its fallback's)."""
+    execution = begin(command)
+    future: Future[R] = Future()
+    future.set_running_or_notify_cancel()
+    if execution.admit() == DENIED:
+        execution.settle(future, execution.short_circuit)
+    elif execution.properties.execution_isolation_strategy is _THREAD:
+        execution.queue_in_thread(future)
+    else:
+        execution.settle(future, execution.run_on_caller)
+    return future
+
+
+class Execution(Generic[R]):
+    """The state of one command's one execution."""
+
+    __slots__ = (
+        "_claim",
+        "command",
+        "context",
+        "deadline",
+        "done",
+        "future",
+        "outcome",
+        "properties",
+        "result",
+        "state",
+        "timer_entry",
+        "trial",
+    )
+
+    def __init__(self, command: Command[R], state: CommandKeyState, now: float) -> None:
+        self.command = command
+        self.state = state
+        self.properties = properties = state.properties
+        self.result = ExecutionResult(now)
+        self.deadline: float | None = (
+            now + properties.execution_timeout_ms / 1000.0
+            if properties.execution_timeout_enabled
+            else None
+        )
+        self.trial = False
+        self._claim: list[None] = [None]
+        self.future: Future[R] | None = None
+        self.timer_entry: TimerEntry | None = None
+        self.outcome: tuple[Any, BaseException | None] = (None, None)
+
+    def claim(self) -> bool:
+        """Take the right to settle this execution; only the first caller gets it."""
+        try:
+            self._claim.pop()
+        except IndexError:
+            return False
+        return True
+
+    # -- admission -----------------------------------------------------------
+
+    def admit(self) -> int:
+        """Ask the circuit breaker; remember whether this execution is its trial."""
+        decision = self.state.circuit_breaker.attempt_execution(self.result.start)
+        self.trial = decision == TRIAL
+        return decision
+
+    def short_circuit(self) -> R:
+        """The breaker is open: go straight to the fallback."""
+        return self.fail(
+            EventType.SHORT_CIRCUITED,
+            FailureType.SHORTCIRCUIT,
+            ShortCircuitedError(f"{self.command.command_key}: the circuit is open"),
+            self.result.start,
+        )
+
+    # -- SEMAPHORE isolation -------------------------------------------------
+
+    def run_on_caller(self) -> R:
+        """Run on the caller's thread under the execution semaphore."""
+        state = self.state
+        semaphore = state.execution_semaphore
+        if not semaphore.try_acquire():
+            return self.fail(
+                EventType.SEMAPHORE_REJECTED,
+                FailureType.REJECTED_SEMAPHORE_EXECUTION,
+                RejectedError(f"{self.command.command_key}: execution semaphore is full"),
+                self.result.start,
+            )
+        start = clock.monotonic()
+        state.metrics.run_started(start)
+        try:
+            value = self.command.run()
+        except BaseException as error:
+            semaphore.release()
+            end = clock.monotonic()
+            self.result.execution_time_ms = _ms(end - start)
+            if self.deadline is not None and end > self.deadline and isinstance(error, Exception):
+                self.result.run_exception = error
+                return self.timeout(end, run_finished=True)
+            return self.conclude_error(error, end, run_finished=True)
+        semaphore.release()
+        end = clock.monotonic()
+        self.result.execution_time_ms = _ms(end - start)
+        if self.deadline is not None and end > self.deadline:
+            return self.timeout(end, run_finished=True)
+        return self.succeed(value, end, run_finished=True)
+
+    # -- THREAD isolation ----------------------------------------------------
+
+    def dispatch(self) -> bool:
+        """Hand this execution to its pool; ``False`` if the pool refused it."""
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.context = contextvars.copy_context()
+        return self.state.pool(self.command.thread_pool_key).try_dispatch(self)
+
+    def reject_from_pool(self) -> R:
+        """The pool was full."""
+        return self.fail(
+            EventType.THREAD_POOL_REJECTED,
+            FailureType.REJECTED_THREAD_EXECUTION,
+            RejectedError(f"{self.command.command_key}: thread pool is full"),
+            clock.monotonic(),
+        )
+
+    def execute_in_thread(self) -> R:
+        """Run on a worker; the caller waits until the result or the deadline."""
+        if not self.dispatch():
+            return self.reject_from_pool()
+        deadline = self.deadline
+        try:
+            if deadline is None:
+                finished = self.done.acquire()
+            else:
+                finished = clock.wait(self.done, deadline - clock.monotonic())
+        except BaseException:
+            if self.claim():
+                self.cancel_execution(clock.monotonic())
+            raise
+        if not finished:
+            if self.claim():
+                return self.timeout(clock.monotonic(), run_finished=False)
+            self.done.acquire()  # the worker took the claim at the deadline; it is finishing
+        return self.conclude(clock.monotonic())
+
+    def queue_in_thread(self, future: Future[R]) -> None:
+        """Run on a worker; the worker or the deadline timer completes ``future``."""
+        self.future = future
+        if self.deadline is not None:
+            self.timer_entry = registry.timer().schedule(self.deadline, self.on_deadline)
+        if not self.dispatch():
+            if self.timer_entry is not None:
+                self.timer_entry.cancel()
+            if self.claim():
+                self.settle(future, self.reject_from_pool)
+
+    def __call__(self) -> None:
+        """Run on a pool worker (the pool calls this)."""
+        self.context.run(self.run_in_worker)
+
+    def cancel(self) -> None:
+        """The pool will never run this task (it was shut down with cancel_futures)."""
+        if self.claim():
+            if self.future is not None:
+                self.settle(self.future, self.reject_from_pool)
+            else:
+                self.outcome = (None, _PoolShutDownError("the thread pool was shut down"))
+                self.done.release()
+
+    def run_in_worker(self) -> None:
+        """Call run() on this worker thread and hand the outcome on, unless the deadline won."""
+        if not self._claim:
+            return  # timed out while waiting in the queue: do not start run()
+        state = self.state
+        start = clock.monotonic()
+        state.metrics.run_started(start)
+        self.result.executed_in_thread = True
+        error: BaseException | None = None
+        value: Any = None
+        try:
+            value = self.command.run()
+        except BaseException as raised:  # handed to the caller below
+            error = raised
+        end = clock.monotonic()
+        state.metrics.run_finished()
+        if not self.claim():
+            _log.debug("late_result_dropped", **self.log_fields())
+            return
+        self.result.execution_time_ms = _ms(end - start)
+        self.outcome = (value, error)
+        future = self.future
+        if future is None:
+            self.done.release()
+            return
+        if self.timer_entry is not None:
+            self.timer_entry.cancel()
+        self.settle(future, lambda: self.conclude(end))
+
+    def on_deadline(self) -> None:
+        """The timer reached the deadline of a queued execution."""
+        if self.claim():
+            now = clock.monotonic()
+            future = self.future
+            assert future is not None
+            self.context.copy().run(
+                self.settle, future, lambda: self.timeout(now, run_finished=False)
+            )
+
+    @staticmethod
+    def settle(future: Future[R], step: Callable[[], R]) -> None:
+        """Complete ``future`` with what ``step`` returns or raises."""
+        try:
+            value = step()
+        except BaseException as error:  # delivered to whoever holds the future
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+    # -- outcomes ------------------------------------------------------------
+
+    def conclude(self, now: float) -> R:
+        """Turn the worker's outcome into the caller's answer."""
+        value, error = self.outcome
+        if error is None:
+            return self.succeed(value, now, run_finished=False)
+        return self.conclude_error(error, now, run_finished=False)
+
+    def succeed(self, value: R, now: float, *, run_finished: bool) -> R:
+        """run() returned in time."""
+        result = self.result
+        result.events.append(_SUCCESS)
+        result.total_time_ms = _ms(now - result.start)
+        self.state.metrics.record(result.events, now, run_finished=run_finished)
+        if self.trial:
+            self.state.circuit_breaker.on_result(True, False, True, now)
+        return value
+
+    def conclude_error(self, error: BaseException, now: float, *, run_finished: bool) -> R:
+        """run() raised ``error``: classify it."""
+        self.result.run_exception = error
+        if not isinstance(error, Exception):
+            self.cancel_execution(now, run_finished=run_finished)
+            raise error
+        if isinstance(error, BadRequestError):
+            result = self.result
+            result.events += [_BAD_REQUEST, _EXCEPTION_THROWN]
+            result.exception = error
+            result.failure_type = FailureType.BAD_REQUEST_EXCEPTION
+            result.total_time_ms = _ms(now - result.start)
+            self.state.metrics.record(result.events, now, run_finished=run_finished)
+            if self.trial:
+                self.state.circuit_breaker.on_result(False, False, True, now)
+            raise error
+        if type(error) is _PoolShutDownError:
+            return self.reject_from_pool()
+        if isinstance(error, CommandTimeoutError):
+            return self.fail(_TIMEOUT, FailureType.TIMEOUT, error, now, run_finished=run_finished)
+        return self.fail(
+            _FAILURE, FailureType.COMMAND_EXCEPTION, error, now, run_finished=run_finished
+        )
+
+    def timeout(self, now: float, *, run_finished: bool) -> R:
+        """The deadline passed before run() finished."""
+        timeout_ms = self.properties.execution_timeout_ms
+        _log.info("execution_timed_out", timeout_ms=timeout_ms, **self.log_fields())
+        return self.fail(
+            _TIMEOUT,
+            FailureType.TIMEOUT,
+            CommandTimeoutError(
+                f"{self.command.command_key} did not finish within {timeout_ms} ms"
+            ),
+            now,
+            run_finished=run_finished,
+        )
+
+    def cancel_execution(self, now: float, *, run_finished: bool = False) -> None:
+        """A KeyboardInterrupt or SystemExit cut the execution short: record CANCELLED."""
+        result = self.result
+        result.events.append(EventType.CANCELLED)
+        result.total_time_ms = _ms(now - result.start)
+        self.state.metrics.record(result.events, now, run_finished=run_finished)
+        if self.trial:
+            self.state.circuit_breaker.on_result(False, False, True, now)
+
+    def fail(
+        self,
+        event: EventType,
+        failure_type: FailureType,
+        cause: BaseException,
+        now: float,
+        *,
+        run_finished: bool = False,
+    ) -> R:
+        """Record why run() gave no value, tell the breaker, and fall back."""
+        result = self.result
+        result.events.append(event)
+        result.failure_type = failure_type
+        result.exception = cause
+        state = self.state
+        state.metrics.record([event], now, run_finished=run_finished)
+        state.circuit_breaker.on_result(False, event in HEALTH_ERRORS, self.trial, now)
+        if failure_type in (
+            FailureType.REJECTED_THREAD_EXECUTION,
+            FailureType.REJECTED_SEMAPHORE_EXECUTION,
+        ):
+            _log.info("execution_rejected", event=event.name, **self.log_fields())
+        return self.fallback(failure_type, cause)
+
+    # -- fallback ------------------------------------------------------------
+
+    def fallback(self, failure_type: FailureType, cause: BaseException) -> R:
+        """Call get_fallback() under its semaphore, or explain why there is no value."""
+        if not self.properties.fallback_enabled:
+            self.give_up(EventType.FALLBACK_DISABLED, failure_type, cause)
+        command = self.command
+        if not command.has_fallback():
+            self.give_up(EventType.FALLBACK_MISSING, failure_type, cause)
+        semaphore = self.state.fallback_semaphore
+        if not semaphore.try_acquire():
+            self.give_up(
+                EventType.FALLBACK_REJECTION, FailureType.REJECTED_SEMAPHORE_FALLBACK, cause
+            )
+        try:
+            value = command.get_fallback()
+        except Exception as error:
+            semaphore.release()
+            _log.warning("fallback_failed", error=repr(error), **self.log_fields())
+            self.give_up(EventType.FALLBACK_FAILURE, failure_type, cause, error)
+        except BaseException:
+            semaphore.release()
+            self.finish([EventType.CANCELLED])
+            raise
+        semaphore.release()
+        self.finish([EventType.FALLBACK_SUCCESS])
+        return value
+
+    def give_up(
+        self,
+        event: EventType,
+        failure_type: FailureType,
+        cause: BaseException,
+        fallback_error: BaseException | None = None,
+    ) -> NoReturn:
+        """No usable fallback: record it and raise :class:`HystrixRuntimeError`."""
+        self.result.fallback_exception = fallback_error
+        self.finish([event, _EXCEPTION_THROWN])
+        command = self.command
+        original = self.result.failure_type or failure_type
+        message = (
+            f"{command.command_key} {_FAILURE_WORDS[original]} and {_FALLBACK_WORDS[event]}"
+        )
+        raise HystrixRuntimeError(
+            message,
+            failure_type=failure_type,
+            command_class=type(command),
+            fallback_exception=fallback_error,
+        ) from cause
+
+    def finish(self, events: list[EventType]) -> None:
+        """Record the fallback's events and the total time."""
+        now = clock.monotonic()
+        result = self.result
+        result.events += events
+        result.total_time_ms = _ms(now - result.start)
+        self.state.metrics.record(events, now)
+
+    def log_fields(self) -> dict[str, str]:
+        """The keys every log event carries."""
+        command = self.command
+        return {
+            "command_key": command.command_key,
+            "group_key": command.group_key,
+            "thread_pool_key": self.state.thread_pool_key,
+        }

@@ -1,0 +1,309 @@
+"""Command and thread-pool properties: frozen, validated, with Hystrix's defaults.
+
+Each field is the snake_case form of a Hystrix property; its metadata holds
+the Hystrix name, so configuration written for Hystrix carries over.
+
+A properties object remembers which fields were set by name
+(``explicit_fields``): ``CommandProperties(execution_timeout_ms=500)`` sets
+one field, and the other fields, though they show the library defaults, still
+give way to global configuration (see :mod:`hystrixpy.config`).
+``dataclasses.replace`` keeps that record: the new object's explicit fields
+are the old ones plus every field the change moved away from its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from hystrixpy.events import IsolationStrategy
+
+__all__ = ["CommandProperties", "PropertySpec", "ThreadPoolProperties"]
+
+
+@dataclass(frozen=True, slots=True)
+class PropertySpec:
+    """How one property is named in Hystrix, its kind, and its allowed range."""
+
+    name: str
+    hystrix_name: str
+    kind: type
+    minimum: int | None = None
+    maximum: int | None = None
+    nullable: bool = False
+
+    def check(self, value: object) -> None:
+        """Raise ``ValueError`` naming the property and the value if it is not allowed."""
+        if value is None and self.nullable:
+            return
+        if self.kind is bool:
+            ok = isinstance(value, bool)
+        elif self.kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, self.kind)
+        if not ok:
+            raise ValueError(
+                f"{self.name} ({self.hystrix_name}) must be {_kind_name(self.kind)}, got {value!r}"
+            )
+        if isinstance(value, int) and not isinstance(value, bool):
+            if self.minimum is not None and value < self.minimum:
+                raise ValueError(
+                    f"{self.name} ({self.hystrix_name}) must be >= {self.minimum}, got {value!r}"
+                )
+            if self.maximum is not None and value > self.maximum:
+                raise ValueError(
+                    f"{self.name} ({self.hystrix_name}) must be <= {self.maximum}, got {value!r}"
+                )
+
+
+def _kind_name(kind: type) -> str:
+    if kind is bool:
+        return "a bool"
+    if kind is int:
+        return "an int"
+    if kind is str:
+        return "a str"
+    return f"an {kind.__name__}"
+
+
+def _prop(default: Any, hystrix: str, *, minimum: int | None = None, maximum: int | None = None) -> Any:
+    return field(
+        default=default,
+        metadata={"hystrix": hystrix, "minimum": minimum, "maximum": maximum},
+    )
+
+
+_P = TypeVar("_P", bound="_PropertiesBase")
+
+
+class _PropertiesBase:
+    """Behaviour shared by both properties classes (validation, explicit fields)."""
+
+    __slots__ = ()
+    SPECS: ClassVar[Mapping[str, PropertySpec]]
+    explicit_fields: frozenset[str]
+
+    def _validate(self) -> None:
+        for name, spec in self.SPECS.items():
+            spec.check(getattr(self, name))
+
+    @classmethod
+    def defaults(cls: type[_P]) -> _P:
+        """The library defaults, with no field set."""
+        return cls()
+
+    def set_values(self) -> dict[str, Any]:
+        """The fields set by the user, by name."""
+        return {name: getattr(self, name) for name in self.explicit_fields}
+
+
+def _build_specs(cls: type[_PropertiesBase], types: Mapping[str, type]) -> dict[str, PropertySpec]:
+    specs = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name == "explicit_fields":
+            continue
+        specs[f.name] = PropertySpec(
+            name=f.name,
+            hystrix_name=f.metadata["hystrix"],
+            kind=types[f.name],
+            minimum=f.metadata["minimum"],
+            maximum=f.metadata["maximum"],
+            nullable=f.default is None,
+        )
+    return specs
+
+
+def _track_explicit_fields(cls: type[_P]) -> type[_P]:
+    """Wrap the dataclass ``__init__`` so the object records which fields were named."""
+    generated: Callable[..., None] = cls.__init__
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+
+    @functools.wraps(generated)
+    def __init__(self: _P, **values: Any) -> None:
+        unknown = sorted(set(values) - set(defaults))
+        if unknown:
+            raise ValueError(
+                f"{cls.__name__} has no property {unknown[0]!r}; "
+                f"known properties: {', '.join(sorted(cls.SPECS))}"
+            )
+        inherited = values.get("explicit_fields")
+        if inherited is None:
+            named = frozenset(values)
+        else:
+            # dataclasses.replace(): keep the old record, add what moved off its default.
+            moved = {
+                name
+                for name, value in values.items()
+                if name != "explicit_fields" and value != defaults[name]
+            }
+            named = frozenset(inherited) | moved
+        values["explicit_fields"] = named - {"explicit_fields"}
+        generated(self, **values)
+
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    return cls
+
+
+@_track_explicit_fields
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandProperties(_PropertiesBase):
+    """A command's properties, with Hystrix's defaults.
+
+    Set only what differs: ``CommandProperties(execution_timeout_ms=500)``.
+    Invalid values raise ``ValueError`` naming the property and the value.
+    """
+
+    execution_isolation_strategy: IsolationStrategy = _prop(
+        IsolationStrategy.THREAD, "execution.isolation.strategy"
+    )
+    execution_timeout_ms: int = _prop(
+        1000, "execution.isolation.thread.timeoutInMilliseconds", minimum=1
+    )
+    execution_timeout_enabled: bool = _prop(True, "execution.timeout.enabled")
+    execution_isolation_semaphore_max_concurrent_requests: int = _prop(
+        10, "execution.isolation.semaphore.maxConcurrentRequests", minimum=0
+    )
+    fallback_isolation_semaphore_max_concurrent_requests: int = _prop(
+        10, "fallback.isolation.semaphore.maxConcurrentRequests", minimum=0
+    )
+    fallback_enabled: bool = _prop(True, "fallback.enabled")
+    circuit_breaker_enabled: bool = _prop(True, "circuitBreaker.enabled")
+    circuit_breaker_request_volume_threshold: int = _prop(
+        20, "circuitBreaker.requestVolumeThreshold", minimum=0
+    )
+    circuit_breaker_sleep_window_ms: int = _prop(
+        5000, "circuitBreaker.sleepWindowInMilliseconds", minimum=0
+    )
+    circuit_breaker_error_threshold_percentage: int = _prop(
+        50, "circuitBreaker.errorThresholdPercentage", minimum=0, maximum=100
+    )
+    circuit_breaker_force_open: bool = _prop(False, "circuitBreaker.forceOpen")
+    circuit_breaker_force_closed: bool = _prop(False, "circuitBreaker.forceClosed")
+    metrics_rolling_stats_time_ms: int = _prop(
+        10000, "metrics.rollingStats.timeInMilliseconds", minimum=1
+    )
+    metrics_rolling_stats_num_buckets: int = _prop(
+        10, "metrics.rollingStats.numBuckets", minimum=1
+    )
+    metrics_rolling_percentile_enabled: bool = _prop(True, "metrics.rollingPercentile.enabled")
+    metrics_rolling_percentile_time_ms: int = _prop(
+        60000, "metrics.rollingPercentile.timeInMilliseconds", minimum=1
+    )
+    metrics_rolling_percentile_num_buckets: int = _prop(
+        6, "metrics.rollingPercentile.numBuckets", minimum=1
+    )
+    metrics_rolling_percentile_bucket_size: int = _prop(
+        100, "metrics.rollingPercentile.bucketSize", minimum=1
+    )
+    metrics_health_snapshot_interval_ms: int = _prop(
+        500, "metrics.healthSnapshot.intervalInMilliseconds", minimum=1
+    )
+    request_cache_enabled: bool = _prop(True, "requestCache.enabled")
+    request_log_enabled: bool = _prop(True, "requestLog.enabled")
+    thread_pool_key_override: str | None = _prop(None, "threadPoolKeyOverride")
+    explicit_fields: frozenset[str] = field(
+        default=frozenset(), repr=False, compare=False
+    )
+
+    SPECS: ClassVar[Mapping[str, PropertySpec]]
+
+    def __post_init__(self) -> None:
+        self._validate()
+        _check_divides(
+            self, "metrics_rolling_stats_time_ms", "metrics_rolling_stats_num_buckets"
+        )
+        _check_divides(
+            self,
+            "metrics_rolling_percentile_time_ms",
+            "metrics_rolling_percentile_num_buckets",
+        )
+
+
+@_track_explicit_fields
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadPoolProperties(_PropertiesBase):
+    """A thread pool's properties, with Hystrix's defaults.
+
+    ``max_queue_size`` -1 or 0 means no queue: a task is rejected when every
+    worker is busy. A positive ``max_queue_size`` gives a bounded queue that
+    rejects once ``queue_size_rejection_threshold`` tasks wait (or it is full).
+    """
+
+    core_size: int = _prop(10, "coreSize", minimum=1)
+    maximum_size: int = _prop(10, "maximumSize", minimum=1)
+    allow_maximum_size_to_diverge_from_core_size: bool = _prop(
+        False, "allowMaximumSizeToDivergeFromCoreSize"
+    )
+    max_queue_size: int = _prop(-1, "maxQueueSize", minimum=-1)
+    queue_size_rejection_threshold: int = _prop(5, "queueSizeRejectionThreshold", minimum=0)
+    keep_alive_time_minutes: int = _prop(1, "keepAliveTimeMinutes", minimum=0)
+    metrics_rolling_stats_time_ms: int = _prop(
+        10000, "metrics.rollingStats.timeInMilliseconds", minimum=1
+    )
+    metrics_rolling_stats_num_buckets: int = _prop(
+        10, "metrics.rollingStats.numBuckets", minimum=1
+    )
+    explicit_fields: frozenset[str] = field(
+        default=frozenset(), repr=False, compare=False
+    )
+
+    SPECS: ClassVar[Mapping[str, PropertySpec]]
+
+    def __post_init__(self) -> None:
+        self._validate()
+        _check_divides(
+            self, "metrics_rolling_stats_time_ms", "metrics_rolling_stats_num_buckets"
+        )
+
+    @property
+    def effective_maximum_size(self) -> int:
+        """How many workers the pool may run: ``maximum_size`` only when allowed to diverge."""
+        if self.allow_maximum_size_to_diverge_from_core_size:
+            return max(self.core_size, self.maximum_size)
+        return self.core_size
+
+    @property
+    def queue_capacity(self) -> int:
+        """How many tasks may wait for a worker before the next is rejected."""
+        if self.max_queue_size <= 0:
+            return 0
+        return min(self.max_queue_size, self.queue_size_rejection_threshold)
+
+
+def _check_divides(props: object, time_field: str, buckets_field: str) -> None:
+    window = getattr(props, time_field)
+    buckets = getattr(props, buckets_field)
+    if window % buckets:
+        raise ValueError(
+            f"{buckets_field}={buckets!r} must divide {time_field}={window!r} evenly"
+        )
+
+
+CommandProperties.SPECS = _build_specs(
+    CommandProperties,
+    {
+        name: (
+            IsolationStrategy
+            if name == "execution_isolation_strategy"
+            else str
+            if name == "thread_pool_key_override"
+            else bool
+            if isinstance(default, bool)
+            else int
+        )
+        for name, default in (
+            (f.name, f.default) for f in dataclasses.fields(CommandProperties)
+        )
+    },
+)
+ThreadPoolProperties.SPECS = _build_specs(
+    ThreadPoolProperties,
+    {
+        f.name: bool if isinstance(f.default, bool) else int
+        for f in dataclasses.fields(ThreadPoolProperties)
+    },
+)

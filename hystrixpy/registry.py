@@ -1,0 +1,241 @@
+"""The process-wide registry: per-key breakers, metrics, bulkheads, pools and configuration.
+
+This is hystrixpy's only module-level mutable state. :func:`reset` forgets it
+all (shutting pools down); after ``os.fork()`` the child starts with fresh
+runtime state and keeps the configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+
+from hystrixpy import _log
+from hystrixpy._timer import DeadlineTimer
+from hystrixpy.bulkhead import SemaphoreBulkhead, ThreadPoolBulkhead
+from hystrixpy.circuit_breaker import CircuitBreaker, CircuitState, NoOpCircuitBreaker
+from hystrixpy.config import Configuration
+from hystrixpy.metrics import CommandMetrics
+from hystrixpy.properties import CommandProperties, ThreadPoolProperties
+
+__all__ = [
+    "CommandKeyState",
+    "circuit_breaker",
+    "command_metrics",
+    "configure",
+    "reset",
+    "thread_pool",
+]
+
+
+class CommandKeyState:
+    """Everything kept for one command key, refreshed when the configuration changes."""
+
+    def __init__(
+        self,
+        command_key: str,
+        group_key: str,
+        thread_pool_key: str,
+        declared: CommandProperties,
+        declared_pool: ThreadPoolProperties,
+    ) -> None:
+        self.command_key = command_key
+        self.group_key = group_key
+        self.declared = declared
+        self.declared_pool = declared_pool
+        self.default_pool_key = thread_pool_key
+        self.config_version = _config.version
+        self.properties = _config.command_properties(command_key, declared)
+        self.thread_pool_key = self.properties.thread_pool_key_override or thread_pool_key
+        self.metrics = CommandMetrics(command_key, group_key, self.thread_pool_key, self.properties)
+        self.circuit_breaker: CircuitBreaker | NoOpCircuitBreaker = self._new_breaker()
+        self.execution_semaphore = SemaphoreBulkhead(
+            self.properties.execution_isolation_semaphore_max_concurrent_requests
+        )
+        self.fallback_semaphore = SemaphoreBulkhead(
+            self.properties.fallback_isolation_semaphore_max_concurrent_requests
+        )
+        self._pool: ThreadPoolBulkhead | None = None
+
+    def _new_breaker(self) -> CircuitBreaker | NoOpCircuitBreaker:
+        if not self.properties.circuit_breaker_enabled:
+            return NoOpCircuitBreaker(self.command_key)
+        return CircuitBreaker(self.command_key, self.metrics, self.properties, self._breaker_moved)
+
+    def _breaker_moved(self, command_key: str, old: CircuitState, new: CircuitState) -> None:
+        log = _log.warning if new is CircuitState.OPEN else _log.info
+        log(
+            "circuit_" + new.name.lower(),
+            command_key=command_key,
+            group_key=self.group_key,
+            thread_pool_key=self.thread_pool_key,
+            previous_state=old.name,
+        )
+
+    def refresh(self) -> None:
+        """Re-resolve the properties after a configuration change and hand them on."""
+        self.config_version = _config.version
+        properties = _config.command_properties(self.command_key, self.declared)
+        self.properties = properties
+        self.thread_pool_key = properties.thread_pool_key_override or self.default_pool_key
+        self.metrics.reconfigure(properties)
+        if properties.circuit_breaker_enabled != isinstance(self.circuit_breaker, CircuitBreaker):
+            self.circuit_breaker = self._new_breaker()
+        else:
+            self.circuit_breaker.reconfigure(properties)
+        self.execution_semaphore.resize(
+            properties.execution_isolation_semaphore_max_concurrent_requests
+        )
+        self.fallback_semaphore.resize(
+            properties.fallback_isolation_semaphore_max_concurrent_requests
+        )
+        self._pool = None
+
+    def pool(self, requested_key: str) -> ThreadPoolBulkhead:
+        """The pool to run on: the configured override, else ``requested_key``."""
+        pool_key = self.properties.thread_pool_key_override or requested_key
+        if pool_key == self.thread_pool_key:
+            pool = self._pool
+            if pool is None:
+                pool = self._pool = thread_pool(self.thread_pool_key, self.declared_pool)
+            return pool
+        return thread_pool(pool_key, self.declared_pool)
+
+
+_lock = threading.RLock()
+_config = Configuration()
+_states: dict[str, CommandKeyState] = {}
+_pools: dict[str, tuple[ThreadPoolBulkhead, ThreadPoolProperties, int]] = {}
+_timer: DeadlineTimer | None = None
+
+
+def command_state(
+    command_key: str,
+    group_key: str,
+    thread_pool_key: str,
+    declared: CommandProperties,
+    declared_pool: ThreadPoolProperties,
+) -> CommandKeyState:
+    """The state of ``command_key``, created on first use (its first class's properties win)."""
+    state = _states.get(command_key)
+    if state is None:
+        with _lock:
+            state = _states.get(command_key)
+            if state is None:
+                state = CommandKeyState(
+                    command_key, group_key, thread_pool_key, declared, declared_pool
+                )
+                _states[command_key] = state
+    if state.config_version != _config.version:
+        state.refresh()
+    return state
+
+
+def thread_pool(pool_key: str, declared: ThreadPoolProperties | None = None) -> ThreadPoolBulkhead:
+    """The pool for ``pool_key``, created on first use with the first user's properties."""
+    entry = _pools.get(pool_key)
+    if entry is not None and entry[2] == _config.version:
+        return entry[0]
+    with _lock:
+        entry = _pools.get(pool_key)
+        if entry is None:
+            first_declared = declared or ThreadPoolProperties()
+            properties = _config.pool_properties(pool_key, first_declared)
+            pool = ThreadPoolBulkhead(pool_key, properties)
+        else:
+            pool, first_declared, _ = entry
+            pool.reconfigure(_config.pool_properties(pool_key, first_declared))
+        _pools[pool_key] = (pool, first_declared, _config.version)
+        return pool
+
+
+def timer() -> DeadlineTimer:
+    """The shared deadline timer for queued executions."""
+    global _timer
+    current = _timer
+    if current is None:
+        with _lock:
+            if _timer is None:
+                _timer = DeadlineTimer()
+            current = _timer
+    return current
+
+
+def command_metrics(command_key: str) -> CommandMetrics:
+    """The metrics of ``command_key``; ``KeyError`` if no such command has run or been declared."""
+    return _known_state(command_key).metrics
+
+
+def circuit_breaker(command_key: str) -> CircuitBreaker | NoOpCircuitBreaker:
+    """The circuit breaker of ``command_key``; ``KeyError`` if it is unknown."""
+    return _known_state(command_key).circuit_breaker
+
+
+def _known_state(command_key: str) -> CommandKeyState:
+    state = _states.get(command_key)
+    if state is None:
+        raise KeyError(f"no command with key {command_key!r} has been used")
+    if state.config_version != _config.version:
+        state.refresh()
+    return state
+
+
+def known_command_keys() -> list[str]:
+    """The command keys in use, in the order they were first used."""
+    return list(_states)
+
+
+def configure(settings: Mapping[str, object]) -> None:
+    """Set configuration overrides by Hystrix or snake_case names (see :mod:`hystrixpy.config`).
+
+    Everything is checked before anything changes: an unknown name or a bad
+    value raises ``ValueError`` and leaves the configuration as it was.
+    Changes apply from the next execution.
+    """
+    with _lock:
+        _config.configure(settings, _validate_known_keys)
+
+
+def _validate_known_keys(config: Configuration) -> None:
+    for state in list(_states.values()):
+        config.command_properties(state.command_key, state.declared)
+    for pool_key, (_, declared, _) in list(_pools.items()):
+        config.pool_properties(pool_key, declared)
+
+
+def configuration() -> Configuration:
+    """The live configuration object."""
+    return _config
+
+
+def reset() -> None:
+    """Forget every breaker, metric, pool (shut down) and configuration override.
+
+    Meant for tests and reloads. Work already queued on a pool still runs.
+    """
+    global _timer
+    with _lock:
+        pools = [entry[0] for entry in _pools.values()]
+        _pools.clear()
+        _states.clear()
+        _config.clear()
+        old_timer, _timer = _timer, None
+    for pool in pools:
+        pool.shutdown(wait=False)
+    if old_timer is not None:
+        old_timer.stop()
+
+
+def _after_fork_in_child() -> None:
+    """Start the child clean: no pools, timer or held permits from the parent's threads."""
+    global _lock, _timer
+    _lock = threading.RLock()
+    _pools.clear()
+    _states.clear()
+    _timer = None
+    _config.after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - every POSIX Python has it
+    os.register_at_fork(after_in_child=_after_fork_in_child)
