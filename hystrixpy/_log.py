@@ -49,21 +49,21 @@ def _emit(level: int, event: str, fields: dict[str, Any]) -> None:
         )
 
 
-def debug(event: str, **fields: Any) -> None:
+def debug(event: str, /, **fields: Any) -> None:
     """Log a DEBUG event."""
     _emit(logging.DEBUG, event, fields)
 
 
-def info(event: str, **fields: Any) -> None:
+def info(event: str, /, **fields: Any) -> None:
     """Log an INFO event (routine: timeouts, rejections, ignored settings)."""
     _emit(logging.INFO, event, fields)
 
 
-def warning(event: str, **fields: Any) -> None:
+def warning(event: str, /, **fields: Any) -> None:
     """Log a WARNING event (a circuit opened, a fallback failed)."""
     _emit(logging.WARNING, event, fields)
 
 
-def error(event: str, **fields: Any) -> None:
+def error(event: str, /, **fields: Any) -> None:
     """Log an ERROR event."""
     _emit(logging.ERROR, event, fields)

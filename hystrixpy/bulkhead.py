@@ -18,12 +18,12 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from hystrixpy.exceptions import RejectedError
 from hystrixpy.properties import ThreadPoolProperties
 
-__all__ = ["SemaphoreBulkhead", "ThreadPoolBulkhead"]
+__all__ = ["SemaphoreBulkhead", "Task", "ThreadPoolBulkhead"]
 
 _T = TypeVar("_T")
 
@@ -93,19 +93,17 @@ class SemaphoreBulkhead:
         return f"SemaphoreBulkhead({self.in_use}/{self._limit})"
 
 
-class _Task:
+class Task(Protocol):
     """A unit of work for the pool; ``cancel`` is called instead if it will never run."""
 
-    __slots__ = ()
+    def __call__(self) -> None:
+        """Do the work (on a worker thread); must not raise."""
 
-    def __call__(self) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def cancel(self) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    def cancel(self) -> None:
+        """The pool was shut down before the work started."""
 
 
-class _FutureTask(_Task):
+class _FutureTask:
     """Runs a plain callable for :meth:`ThreadPoolBulkhead.submit`, in the submitter's context."""
 
     __slots__ = ("context", "fn", "future")
@@ -149,8 +147,10 @@ class ThreadPoolBulkhead(ThreadPoolExecutor):
         )
         self.pool_key = pool_key
         self.properties = properties
-        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
-        self._permits = SemaphoreBulkhead(properties.effective_maximum_size + properties.queue_capacity)
+        self._tasks: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+        self._permits = SemaphoreBulkhead(
+            properties.effective_maximum_size + properties.queue_capacity
+        )
         self._spawn_lock = threading.Lock()
         self._workers: set[threading.Thread] = set()
         self._worker_count = 0
@@ -178,7 +178,7 @@ class ThreadPoolBulkhead(ThreadPoolExecutor):
 
     # -- admission (hot path) ------------------------------------------------
 
-    def try_dispatch(self, task: _Task) -> bool:
+    def try_dispatch(self, task: Task) -> bool:
         """Queue ``task`` if the bulkhead has room; return ``False`` (and do nothing) if not."""
         if self._closed or not self._permits.try_acquire():
             return False

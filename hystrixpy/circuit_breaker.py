@@ -40,7 +40,7 @@ __all__ = [
     "NoOpCircuitBreaker",
 ]
 
-#: :meth:`CircuitBreaker.attempt_execution` answers: run normally, short-circuit, or run as the trial.
+#: What :meth:`CircuitBreaker.attempt_execution` answers: run, short-circuit, or run as the trial.
 ALLOWED, DENIED, TRIAL = 0, 1, 2
 
 _NORMAL, _FORCED_OPEN, _FORCED_CLOSED = 0, 1, 2
@@ -100,12 +100,13 @@ class CircuitBreaker:
 
     def attempt_execution(self, now: float) -> int:
         """Decide for one execution: ``ALLOWED``, ``DENIED`` (short-circuit) or ``TRIAL``."""
-        if self._mode is _NORMAL:
-            if self._state is _CLOSED:
-                if now < self._next_health_check or not self._trip_if_due(now):
-                    return ALLOWED
+        if self._mode == _NORMAL:
+            if self._state is _CLOSED and (
+                now < self._next_health_check or not self._trip_if_due(now)
+            ):
+                return ALLOWED
             return self._attempt_while_open(now)
-        return DENIED if self._mode is _FORCED_OPEN else ALLOWED
+        return DENIED if self._mode == _FORCED_OPEN else ALLOWED
 
     def _attempt_while_open(self, now: float) -> int:
         if self._state is _OPEN and now - self._opened_at >= self._sleep_window:
@@ -128,7 +129,7 @@ class CircuitBreaker:
                 self._move(_HALF_OPEN, _CLOSED, now)
             else:
                 self._move(_HALF_OPEN, _OPEN, now)
-        elif health_error and self._state is _CLOSED and self._mode is _NORMAL:
+        elif health_error and self._state is _CLOSED and self._mode == _NORMAL:
             self._trip_if_due(now)
 
     def _trip_if_due(self, now: float) -> bool:
@@ -160,9 +161,9 @@ class CircuitBreaker:
     @property
     def state(self) -> CircuitState:
         """The state now (a forced-open breaker reads OPEN, a forced-closed one CLOSED)."""
-        if self._mode is _FORCED_OPEN:
+        if self._mode == _FORCED_OPEN:
             return _OPEN
-        if self._mode is _FORCED_CLOSED:
+        if self._mode == _FORCED_CLOSED:
             return _CLOSED
         if self._state is _CLOSED:
             self._trip_if_due(clock.monotonic())
@@ -177,7 +178,7 @@ class CircuitBreaker:
         state = self.state
         if state is _CLOSED:
             return True
-        if state is _HALF_OPEN or self._mode is _FORCED_OPEN:
+        if state is _HALF_OPEN or self._mode == _FORCED_OPEN:
             return False
         return clock.monotonic() - self._opened_at >= self._sleep_window
 

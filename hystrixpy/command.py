@@ -71,7 +71,7 @@ class Command(Generic[R]):
         if not isinstance(group_key, str) or not group_key:
             raise TypeError(
                 f"{cls.__qualname__} implements run() but has no group_key: "
-                f"add a class attribute such as group_key = \"{cls.__name__}Group\""
+                f'add a class attribute such as group_key = "{cls.__name__}Group"'
             )
         if "thread_pool_key" in cls.__dict__:
             cls._thread_pool_key_is_default = False
@@ -91,7 +91,7 @@ class Command(Generic[R]):
     # -- what users implement ------------------------------------------------
 
     def run(self) -> R:
-        """The protected call. Raise :class:`~hystrixpy.BadRequestError` for the caller's mistakes."""
+        """The protected call; raise :class:`~hystrixpy.BadRequestError` for a caller's mistake."""
         raise NotImplementedError(f"{type(self).__name__} must implement run()")
 
     def get_fallback(self) -> R:
@@ -240,4 +240,3 @@ class Command(Generic[R]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} command_key={self.command_key!r}>"
-

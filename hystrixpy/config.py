@@ -27,13 +27,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from hystrixpy import _log
 from hystrixpy.events import IsolationStrategy
 from hystrixpy.properties import CommandProperties, PropertySpec, ThreadPoolProperties
 
-__all__ = ["Configuration", "configure"]
+__all__ = ["Configuration"]
 
 # Hystrix names that mean nothing here: accepted and ignored.
 _IGNORED_COMMAND_NAMES = frozenset(
@@ -191,7 +191,7 @@ class Configuration:
             self.version += 1
 
     def _check_combinations(self) -> None:
-        for (scope, key) in self._overrides:
+        for scope, key in self._overrides:
             if scope == _COMMAND:
                 self.command_properties(key, CommandProperties())
             else:
@@ -211,20 +211,24 @@ class Configuration:
 
     # -- resolving -----------------------------------------------------------
 
-    def command_properties(self, command_key: str, declared: CommandProperties) -> CommandProperties:
+    def command_properties(
+        self, command_key: str, declared: CommandProperties
+    ) -> CommandProperties:
         """The effective properties of ``command_key`` whose class declared ``declared``."""
-        return self._resolve(_COMMAND, command_key, declared, CommandProperties)
+        return cast(CommandProperties, self._resolve(_COMMAND, command_key, declared))
 
-    def pool_properties(self, pool_key: str, declared: ThreadPoolProperties) -> ThreadPoolProperties:
+    def pool_properties(
+        self, pool_key: str, declared: ThreadPoolProperties
+    ) -> ThreadPoolProperties:
         """The effective properties of ``pool_key`` whose first command declared ``declared``."""
-        return self._resolve(_POOL, pool_key, declared, ThreadPoolProperties)
+        return cast(ThreadPoolProperties, self._resolve(_POOL, pool_key, declared))
 
-    def _resolve(self, scope: str, key: str, declared: Any, kind: Callable[..., Any]) -> Any:
+    def _resolve(self, scope: str, key: str, declared: Any) -> Any:
         values: dict[str, Any] = dict(self._overrides.get((scope, _DEFAULT), {}))
         if key != _DEFAULT:
             values.update(declared.set_values())
             values.update(self._overrides.get((scope, key), {}))
-        return kind(**values)
+        return type(declared)(**values)
 
     def overrides(self) -> Iterable[tuple[str, str, dict[str, Any]]]:
         """Every override, as (scope, key, values)."""

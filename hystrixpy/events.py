@@ -103,8 +103,8 @@ class ExecutionResult:
     __slots__ = (
         "events",
         "exception",
-        "execution_time_ms",
         "executed_in_thread",
+        "execution_time_ms",
         "failure_type",
         "fallback_exception",
         "run_exception",

@@ -20,7 +20,7 @@ raises :class:`RuntimeError`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hystrixpy.events import FailureType
 
@@ -55,7 +55,7 @@ class HystrixRuntimeError(HystrixError):
         message: str,
         *,
         failure_type: FailureType,
-        command_class: type[Command[object]] | None,
+        command_class: type[Command[Any]] | None,
         fallback_exception: BaseException | None = None,
     ) -> None:
         super().__init__(message)
@@ -73,7 +73,7 @@ class HystrixRuntimeError(HystrixError):
 def _rebuild_runtime_error(
     message: str,
     failure_type: FailureType,
-    command_class: type[Command[object]] | None,
+    command_class: type[Command[Any]] | None,
     fallback_exception: BaseException | None,
 ) -> HystrixRuntimeError:
     return HystrixRuntimeError(
@@ -100,7 +100,7 @@ class CommandTimeoutError(TimeoutError):
 
 
 class ShortCircuitedError(HystrixError):
-    """The circuit was open, so run() was not called (the ``__cause__`` of a SHORTCIRCUIT failure)."""
+    """The circuit was open, so run() was not called (the cause of a SHORTCIRCUIT failure)."""
 
 
 class RejectedError(HystrixError):

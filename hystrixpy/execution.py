@@ -463,9 +463,7 @@ class Execution(Generic[R]):
         self.finish([event, _EXCEPTION_THROWN])
         command = self.command
         original = self.result.failure_type or failure_type
-        message = (
-            f"{command.command_key} {_FAILURE_WORDS[original]} and {_FALLBACK_WORDS[event]}"
-        )
+        message = f"{command.command_key} {_FAILURE_WORDS[original]} and {_FALLBACK_WORDS[event]}"
         raise HystrixRuntimeError(
             message,
             failure_type=failure_type,

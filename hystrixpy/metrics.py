@@ -1,7 +1,8 @@
-"""Per-command-key metrics: rolling and cumulative event counts, health, concurrency.
+"""Per-command-key metrics: rolling and cumulative event counts, health and concurrency.
 
 :class:`CommandMetrics` reads the events of each
-:class:`~hystrixpy.events.ExecutionResult` and nothing else. Everything it records is O(1) and held in a fixed
+:class:`~hystrixpy.events.ExecutionResult` and nothing else. Everything it
+records is O(1) and held in a fixed
 number of buckets, under one lock taken once per execution.
 """
 
@@ -21,8 +22,7 @@ _EVENT_KINDS = len(EventType)
 _TOTAL, _ERRORS = 0, 1
 # Per event index: what it adds to (total, errors) of the health counts.
 _HEALTH_WEIGHT = [
-    (1 if event in HEALTH_TOTAL else 0, 1 if event in HEALTH_ERRORS else 0)
-    for event in EventType
+    (1 if event in HEALTH_TOTAL else 0, 1 if event in HEALTH_ERRORS else 0) for event in EventType
 ]
 
 

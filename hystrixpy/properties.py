@@ -70,7 +70,9 @@ def _kind_name(kind: type) -> str:
     return f"an {kind.__name__}"
 
 
-def _prop(default: Any, hystrix: str, *, minimum: int | None = None, maximum: int | None = None) -> Any:
+def _prop(
+    default: Any, hystrix: str, *, minimum: int | None = None, maximum: int | None = None
+) -> Any:
     return field(
         default=default,
         metadata={"hystrix": hystrix, "minimum": minimum, "maximum": maximum},
@@ -144,7 +146,7 @@ def _track_explicit_fields(cls: type[_P]) -> type[_P]:
         values["explicit_fields"] = named - {"explicit_fields"}
         generated(self, **values)
 
-    cls.__init__ = __init__  # type: ignore[method-assign]
+    setattr(cls, "__init__", __init__)  # noqa: B010 - mypy keeps the generated signature
     return cls
 
 
@@ -186,9 +188,7 @@ class CommandProperties(_PropertiesBase):
     metrics_rolling_stats_time_ms: int = _prop(
         10000, "metrics.rollingStats.timeInMilliseconds", minimum=1
     )
-    metrics_rolling_stats_num_buckets: int = _prop(
-        10, "metrics.rollingStats.numBuckets", minimum=1
-    )
+    metrics_rolling_stats_num_buckets: int = _prop(10, "metrics.rollingStats.numBuckets", minimum=1)
     metrics_rolling_percentile_enabled: bool = _prop(True, "metrics.rollingPercentile.enabled")
     metrics_rolling_percentile_time_ms: int = _prop(
         60000, "metrics.rollingPercentile.timeInMilliseconds", minimum=1
@@ -205,17 +205,13 @@ class CommandProperties(_PropertiesBase):
     request_cache_enabled: bool = _prop(True, "requestCache.enabled")
     request_log_enabled: bool = _prop(True, "requestLog.enabled")
     thread_pool_key_override: str | None = _prop(None, "threadPoolKeyOverride")
-    explicit_fields: frozenset[str] = field(
-        default=frozenset(), repr=False, compare=False
-    )
+    explicit_fields: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     SPECS: ClassVar[Mapping[str, PropertySpec]]
 
     def __post_init__(self) -> None:
         self._validate()
-        _check_divides(
-            self, "metrics_rolling_stats_time_ms", "metrics_rolling_stats_num_buckets"
-        )
+        _check_divides(self, "metrics_rolling_stats_time_ms", "metrics_rolling_stats_num_buckets")
         _check_divides(
             self,
             "metrics_rolling_percentile_time_ms",
@@ -244,20 +240,14 @@ class ThreadPoolProperties(_PropertiesBase):
     metrics_rolling_stats_time_ms: int = _prop(
         10000, "metrics.rollingStats.timeInMilliseconds", minimum=1
     )
-    metrics_rolling_stats_num_buckets: int = _prop(
-        10, "metrics.rollingStats.numBuckets", minimum=1
-    )
-    explicit_fields: frozenset[str] = field(
-        default=frozenset(), repr=False, compare=False
-    )
+    metrics_rolling_stats_num_buckets: int = _prop(10, "metrics.rollingStats.numBuckets", minimum=1)
+    explicit_fields: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     SPECS: ClassVar[Mapping[str, PropertySpec]]
 
     def __post_init__(self) -> None:
         self._validate()
-        _check_divides(
-            self, "metrics_rolling_stats_time_ms", "metrics_rolling_stats_num_buckets"
-        )
+        _check_divides(self, "metrics_rolling_stats_time_ms", "metrics_rolling_stats_num_buckets")
 
     @property
     def effective_maximum_size(self) -> int:
@@ -278,9 +268,7 @@ def _check_divides(props: object, time_field: str, buckets_field: str) -> None:
     window = getattr(props, time_field)
     buckets = getattr(props, buckets_field)
     if window % buckets:
-        raise ValueError(
-            f"{buckets_field}={buckets!r} must divide {time_field}={window!r} evenly"
-        )
+        raise ValueError(f"{buckets_field}={buckets!r} must divide {time_field}={window!r} evenly")
 
 
 CommandProperties.SPECS = _build_specs(
@@ -295,9 +283,7 @@ CommandProperties.SPECS = _build_specs(
             if isinstance(default, bool)
             else int
         )
-        for name, default in (
-            (f.name, f.default) for f in dataclasses.fields(CommandProperties)
-        )
+        for name, default in ((f.name, f.default) for f in dataclasses.fields(CommandProperties))
     },
 )
 ThreadPoolProperties.SPECS = _build_specs(

@@ -142,8 +142,7 @@ class RollingMax:
     def update(self, value: int, now: float) -> None:
         """Note ``value`` at time ``now``."""
         slot = self._roll(now)
-        if value > self._maxima[slot]:
-            self._maxima[slot] = value
+        self._maxima[slot] = max(self._maxima[slot], value)
 
     def max(self, now: float) -> int:
         """The largest value noted in the window ending at ``now``."""

@@ -1,0 +1,306 @@
+"""``hystrixpy demo``: a simulated service under load, with a live table of its commands.
+
+Three commands call a simulated downstream (no network needed):
+
+* ``GetProduct`` (group Catalog, THREAD): fast and healthy.
+* ``SearchProducts`` (group Search, THREAD, a small pool with a short queue):
+  slow, so it times out, fills its pool and gets rejected.
+* ``ChargeCard`` (group Payments, SEMAPHORE): fails in bursts, so its circuit
+  opens, short-circuits, lets a trial through and closes again.
+
+Concurrent callers drive them for ``--duration`` seconds while a table of
+each command's breaker state and rolling counts refreshes every second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import hystrixpy
+from hystrixpy import (
+    Command,
+    CommandProperties,
+    EventType,
+    HystrixRuntimeError,
+    IsolationStrategy,
+    ThreadPoolProperties,
+    clock,
+)
+
+__all__ = ["main", "run_demo"]
+
+
+@dataclass
+class Downstream:
+    """The simulated dependency: its latency and failures follow the demo's timeline."""
+
+    started: float
+    duration: float
+    rng: random.Random = field(default_factory=random.Random)
+
+    def elapsed_fraction(self) -> float:
+        """How far through the demo we are, from 0.0 to 1.0."""
+        return (clock.monotonic() - self.started) / self.duration
+
+    def payments_down(self) -> bool:
+        """Payments fail for a stretch in the first half of the run."""
+        return 0.15 <= self.elapsed_fraction() < 0.45
+
+
+_downstream: Downstream | None = None
+
+
+def _dependency() -> Downstream:
+    assert _downstream is not None, "the demo's downstream is not running"
+    return _downstream
+
+
+class GetProduct(Command[dict[str, object]]):
+    """A healthy lookup: a few milliseconds each."""
+
+    group_key = "Catalog"
+    properties = CommandProperties(execution_timeout_ms=250)
+    thread_pool_properties = ThreadPoolProperties(core_size=8)
+
+    def run(self) -> dict[str, object]:
+        """Fetch a product."""
+        clock.sleep(_dependency().rng.uniform(0.002, 0.015))
+        return {"id": 1, "name": "teapot"}
+
+    def get_fallback(self) -> dict[str, object]:
+        """A cached product."""
+        return {"id": 1, "name": "teapot", "stale": True}
+
+
+class SearchProducts(Command[list[str]]):
+    """A slow search: often slower than its timeout, with a pool too small for the load."""
+
+    group_key = "Search"
+    properties = CommandProperties(
+        execution_timeout_ms=100, circuit_breaker_error_threshold_percentage=90
+    )
+    thread_pool_properties = ThreadPoolProperties(
+        core_size=3, max_queue_size=5, queue_size_rejection_threshold=2
+    )
+
+    def run(self) -> list[str]:
+        """Search the catalogue."""
+        clock.sleep(_dependency().rng.uniform(0.01, 0.16))
+        return ["teapot", "kettle"]
+
+    def get_fallback(self) -> list[str]:
+        """No results rather than an error page."""
+        return []
+
+
+class ChargeCard(Command[str]):
+    """A payment call whose provider goes down for a while and comes back."""
+
+    group_key = "Payments"
+    properties = CommandProperties(
+        execution_isolation_strategy=IsolationStrategy.SEMAPHORE,
+        execution_isolation_semaphore_max_concurrent_requests=20,
+        circuit_breaker_request_volume_threshold=10,
+        circuit_breaker_sleep_window_ms=1500,
+        metrics_rolling_stats_time_ms=5000,
+        metrics_rolling_stats_num_buckets=10,
+    )
+
+    def run(self) -> str:
+        """Charge a card."""
+        downstream = _dependency()
+        clock.sleep(downstream.rng.uniform(0.001, 0.005))
+        if downstream.payments_down():
+            raise ConnectionError("payment provider unavailable")
+        return "charged"
+
+    def get_fallback(self) -> str:
+        """Accept the order and charge later."""
+        return "queued for later"
+
+
+_COMMANDS: list[type[Command[object]]] = [GetProduct, SearchProducts, ChargeCard]  # type: ignore[list-item]
+_WEIGHTS = [5, 3, 3]
+_COLUMNS = (
+    ("command", 16),
+    ("group", 10),
+    ("circuit", 9),
+    ("req/s", 7),
+    ("error %", 8),
+    ("success", 8),
+    ("timeout", 8),
+    ("rejected", 9),
+    ("short-circ", 11),
+    ("fallback", 9),
+)
+
+
+class _EventFeed(logging.Handler):
+    """Collects hystrixpy's circuit transitions for the demo's 'recent events' lines."""
+
+    def __init__(self, started: float) -> None:
+        super().__init__(logging.INFO)
+        self.started = started
+        self.lines: list[str] = []
+        self.seen_states: dict[str, set[str]] = {}
+        self._lock_lines = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = getattr(record, "hystrixpy_event", "")
+        fields = getattr(record, "hystrixpy", {})
+        if not event.startswith("circuit_"):
+            return
+        state = event.removeprefix("circuit_").upper()
+        key = fields.get("command_key", "?")
+        with self._lock_lines:
+            self.seen_states.setdefault(key, set()).add(state)
+            self.lines.append(f"{clock.monotonic() - self.started:5.1f}s  {key}: circuit {state}")
+            del self.lines[:-5]
+
+    def recent(self) -> list[str]:
+        """The last few transitions."""
+        with self._lock_lines:
+            return list(self.lines)
+
+
+def _caller(stop: threading.Event, rng: random.Random) -> None:
+    while not stop.is_set():
+        command_class = rng.choices(_COMMANDS, _WEIGHTS)[0]
+        try:
+            command_class().execute()
+        except HystrixRuntimeError:
+            pass  # counted in the metrics; the table shows it
+        clock.sleep(rng.uniform(0.005, 0.02))
+
+
+def _row(command_class: type[Command[object]], previous: dict[str, int]) -> list[str]:
+    key = command_class.command_key
+    try:
+        metrics = hystrixpy.command_metrics(key)
+        breaker = hystrixpy.circuit_breaker(key)
+    except KeyError:
+        return [key, command_class.group_key, "-", "0", "0", "0", "0", "0", "0", "0"]
+    answered = sum(
+        metrics.cumulative_count(event)
+        for event in EventType
+        if event.is_terminal or event is EventType.SHORT_CIRCUITED
+    )
+    rate = answered - previous.get(key, answered)
+    previous[key] = answered
+    rolling = metrics.rolling_count
+    return [
+        key,
+        command_class.group_key,
+        breaker.state.name,
+        str(rate),
+        str(metrics.health_counts().error_percentage),
+        str(rolling(EventType.SUCCESS)),
+        str(rolling(EventType.TIMEOUT)),
+        str(rolling(EventType.THREAD_POOL_REJECTED) + rolling(EventType.SEMAPHORE_REJECTED)),
+        str(rolling(EventType.SHORT_CIRCUITED)),
+        str(rolling(EventType.FALLBACK_SUCCESS)),
+    ]
+
+
+def _table(rows: list[list[str]]) -> str:
+    header = "".join(name.ljust(width) for name, width in _COLUMNS)
+    lines = [header, "-" * len(header)]
+    lines.extend(
+        "".join(cell.ljust(width) for cell, (_, width) in zip(row, _COLUMNS)) for row in rows
+    )
+    return "\n".join(lines)
+
+
+def run_demo(duration: float, callers: int, out: TextIO, *, clear: bool, seed: int | None) -> int:
+    """Drive the demo for ``duration`` seconds, writing a table to ``out`` every second."""
+    global _downstream
+    hystrixpy.reset()
+    started = clock.monotonic()
+    _downstream = Downstream(started=started, duration=duration, rng=random.Random(seed))
+    feed = _EventFeed(started)
+    logger = logging.getLogger("hystrixpy")
+    logger.addHandler(feed)
+    previous_level = logger.level
+    logger.setLevel(logging.INFO)
+    propagate = logger.propagate
+    logger.propagate = False
+    stop = threading.Event()
+    threads = [
+        threading.Thread(
+            target=_caller, args=(stop, random.Random(i if seed is None else seed + i)), daemon=True
+        )
+        for i in range(callers)
+    ]
+    previous: dict[str, int] = {}
+    try:
+        for thread in threads:
+            thread.start()
+        ticks = max(int(round(duration)), 1)
+        for tick in range(1, ticks + 1):
+            clock.sleep(max(started + tick * duration / ticks - clock.monotonic(), 0.0))
+            rows = [_row(command_class, previous) for command_class in _COMMANDS]
+            if clear:
+                out.write("\033[H\033[2J")
+            out.write(f"hystrixpy demo: {tick * duration / ticks:4.1f}s of {duration:.0f}s\n\n")
+            out.write(_table(rows) + "\n\nrecent circuit events:\n")
+            out.write("".join(f"  {line}\n" for line in feed.recent()) or "  (none yet)\n")
+            out.write("\n")
+            out.flush()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+        logger.removeHandler(feed)
+        logger.setLevel(previous_level)
+        logger.propagate = propagate
+    out.write(_summary(feed))
+    out.flush()
+    hystrixpy.reset()
+    _downstream = None
+    return 0
+
+
+def _summary(feed: _EventFeed) -> str:
+    totals = {
+        event: sum(
+            hystrixpy.command_metrics(c.command_key).cumulative_count(event) for c in _COMMANDS
+        )
+        for event in (
+            EventType.SUCCESS,
+            EventType.TIMEOUT,
+            EventType.THREAD_POOL_REJECTED,
+            EventType.SEMAPHORE_REJECTED,
+            EventType.SHORT_CIRCUITED,
+            EventType.FALLBACK_SUCCESS,
+        )
+    }
+    lines = ["summary:"]
+    lines.extend(f"  {event.name.lower()}: {count}" for event, count in totals.items())
+    for key, states in sorted(feed.seen_states.items()):
+        lines.append(f"  {key} circuit went through: {', '.join(sorted(states))}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the demo's command line and run it."""
+    parser = argparse.ArgumentParser(prog="hystrixpy demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds to run (20)")
+    parser.add_argument("--callers", type=int, default=8, help="concurrent caller threads (8)")
+    parser.add_argument("--seed", type=int, default=None, help="seed for repeatable runs")
+    parser.add_argument(
+        "--no-clear", action="store_true", help="print tables one after another (no screen clear)"
+    )
+    args = parser.parse_args(argv)
+    if args.duration <= 0:
+        parser.error(f"--duration must be positive, got {args.duration}")
+    if args.callers < 1:
+        parser.error(f"--callers must be at least 1, got {args.callers}")
+    clear = not args.no_clear and sys.stdout.isatty()
+    return run_demo(args.duration, args.callers, sys.stdout, clear=clear, seed=args.seed)
