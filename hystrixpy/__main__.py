@@ -21,7 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(_USAGE)
         return 0 if args else 2
     if args[0] == "demo":
-        from hystrixpy.demo import main as demo_main
+        from hystrixpy.demo import main as demo_main  # noqa: PLC0415 - only the demo needs it
 
         return demo_main(args[1:])
     sys.stderr.write(f"hystrixpy: unknown command {args[0]!r}\n\n{_USAGE}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 __all__ = [
@@ -76,38 +77,34 @@ class SystemClock:
 
 _clock: Clock = SystemClock()
 
+# The module-level readers are the installed clock's own bound methods, rebound by
+# set_clock(), so a reading costs one call. Call them as ``clock.monotonic()`` (through
+# the module) so the rebinding is seen.
+#: Seconds on the installed clock's monotonic scale.
+monotonic: Callable[[], float] = _clock.monotonic
+#: Seconds since the epoch, from the installed clock.
+wall_time: Callable[[], float] = _clock.wall_time
+#: Acquire a lock within a timeout of the installed clock; returns whether it was acquired.
+wait: Callable[[threading.Lock, float], bool] = _clock.wait
+#: Sleep on the installed clock.
+sleep: Callable[[float], None] = _clock.sleep
+
 
 def set_clock(clock: Clock | None) -> Clock:
     """Install ``clock`` for the whole process (``None`` restores the system clock).
 
     Returns the clock that was installed before, so callers can put it back.
     """
-    global _clock
+    global _clock, monotonic, wall_time, wait, sleep
     previous = _clock
     _clock = SystemClock() if clock is None else clock
+    monotonic = _clock.monotonic
+    wall_time = _clock.wall_time
+    wait = _clock.wait
+    sleep = _clock.sleep
     return previous
 
 
 def get_clock() -> Clock:
     """Return the clock in use."""
     return _clock
-
-
-def monotonic() -> float:
-    """Seconds on the installed clock's monotonic scale."""
-    return _clock.monotonic()
-
-
-def wall_time() -> float:
-    """Seconds since the epoch, from the installed clock."""
-    return _clock.wall_time()
-
-
-def wait(lock: threading.Lock, timeout: float) -> bool:
-    """Acquire ``lock`` within ``timeout`` seconds of the installed clock."""
-    return _clock.wait(lock, timeout)
-
-
-def sleep(seconds: float) -> None:
-    """Sleep ``seconds`` on the installed clock."""
-    _clock.sleep(seconds)

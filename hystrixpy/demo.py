@@ -15,13 +15,14 @@ each command's breaker state and rolling counts refreshes every second.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import random
 import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 import hystrixpy
 from hystrixpy import (
@@ -126,7 +127,7 @@ class ChargeCard(Command[str]):
         return "queued for later"
 
 
-_COMMANDS: list[type[Command[object]]] = [GetProduct, SearchProducts, ChargeCard]  # type: ignore[list-item]
+_COMMANDS: list[type[Command[Any]]] = [GetProduct, SearchProducts, ChargeCard]
 _WEIGHTS = [5, 3, 3]
 _COLUMNS = (
     ("command", 16),
@@ -173,14 +174,12 @@ class _EventFeed(logging.Handler):
 def _caller(stop: threading.Event, rng: random.Random) -> None:
     while not stop.is_set():
         command_class = rng.choices(_COMMANDS, _WEIGHTS)[0]
-        try:
+        with contextlib.suppress(HystrixRuntimeError):  # counted in the metrics and shown
             command_class().execute()
-        except HystrixRuntimeError:
-            pass  # counted in the metrics; the table shows it
         clock.sleep(rng.uniform(0.005, 0.02))
 
 
-def _row(command_class: type[Command[object]], previous: dict[str, int]) -> list[str]:
+def _row(command_class: type[Command[Any]], previous: dict[str, int]) -> list[str]:
     key = command_class.command_key
     try:
         metrics = hystrixpy.command_metrics(key)
@@ -213,7 +212,8 @@ def _table(rows: list[list[str]]) -> str:
     header = "".join(name.ljust(width) for name, width in _COLUMNS)
     lines = [header, "-" * len(header)]
     lines.extend(
-        "".join(cell.ljust(width) for cell, (_, width) in zip(row, _COLUMNS)) for row in rows
+        "".join(cell.ljust(width) for cell, (_, width) in zip(row, _COLUMNS, strict=True))
+        for row in rows
     )
     return "\n".join(lines)
 
@@ -242,7 +242,7 @@ def run_demo(duration: float, callers: int, out: TextIO, *, clear: bool, seed: i
     try:
         for thread in threads:
             thread.start()
-        ticks = max(int(round(duration)), 1)
+        ticks = max(round(duration), 1)
         for tick in range(1, ticks + 1):
             clock.sleep(max(started + tick * duration / ticks - clock.monotonic(), 0.0))
             rows = [_row(command_class, previous) for command_class in _COMMANDS]

@@ -137,6 +137,7 @@ class Execution(Generic[R]):
     __slots__ = (
         "_claim",
         "command",
+        "concurrency",
         "context",
         "deadline",
         "done",
@@ -160,10 +161,10 @@ class Execution(Generic[R]):
             else None
         )
         self.trial = False
+        self.concurrency = 0
         self._claim: list[None] = [None]
-        self.future: Future[R] | None = None
-        self.timer_entry: TimerEntry | None = None
-        self.outcome: tuple[Any, BaseException | None] = (None, None)
+        # The THREAD-isolation slots (done, context, future, timer_entry, outcome) are set
+        # by dispatch() and queue_in_thread(), off the SEMAPHORE path.
 
     def claim(self) -> bool:
         """Take the right to settle this execution; only the first caller gets it."""
@@ -204,7 +205,7 @@ class Execution(Generic[R]):
                 self.result.start,
             )
         start = clock.monotonic()
-        state.metrics.run_started(start)
+        self.concurrency = state.metrics.run_started(start)
         try:
             value = self.command.run()
         except BaseException as error:
@@ -226,6 +227,7 @@ class Execution(Generic[R]):
 
     def dispatch(self) -> bool:
         """Hand this execution to its pool; ``False`` if the pool refused it."""
+        self.outcome: tuple[Any, BaseException | None] = (None, None)
         self.done = threading.Lock()
         self.done.acquire()
         self.context = contextvars.copy_context()
@@ -242,6 +244,7 @@ class Execution(Generic[R]):
 
     def execute_in_thread(self) -> R:
         """Run on a worker; the caller waits until the result or the deadline."""
+        self.future: Future[R] | None = None
         if not self.dispatch():
             return self.reject_from_pool()
         deadline = self.deadline
@@ -263,6 +266,7 @@ class Execution(Generic[R]):
     def queue_in_thread(self, future: Future[R]) -> None:
         """Run on a worker; the worker or the deadline timer completes ``future``."""
         self.future = future
+        self.timer_entry: TimerEntry | None = None
         if self.deadline is not None:
             self.timer_entry = registry.timer().schedule(self.deadline, self.on_deadline)
         if not self.dispatch():
@@ -290,7 +294,7 @@ class Execution(Generic[R]):
             return  # timed out while waiting in the queue: do not start run()
         state = self.state
         start = clock.monotonic()
-        state.metrics.run_started(start)
+        self.concurrency = state.metrics.run_started(start)
         self.result.executed_in_thread = True
         error: BaseException | None = None
         value: Any = None
@@ -347,7 +351,9 @@ class Execution(Generic[R]):
         result = self.result
         result.events.append(_SUCCESS)
         result.total_time_ms = _ms(now - result.start)
-        self.state.metrics.record(result.events, now, run_finished=run_finished)
+        self.state.metrics.record(
+            result.events, now, run_finished=run_finished, concurrency=self.concurrency
+        )
         if self.trial:
             self.state.circuit_breaker.on_result(True, False, True, now)
         return value
@@ -414,7 +420,7 @@ class Execution(Generic[R]):
         result.failure_type = failure_type
         result.exception = cause
         state = self.state
-        state.metrics.record([event], now, run_finished=run_finished)
+        state.metrics.record([event], now, run_finished=run_finished, concurrency=self.concurrency)
         state.circuit_breaker.on_result(False, event in HEALTH_ERRORS, self.trial, now)
         if failure_type in (
             FailureType.REJECTED_THREAD_EXECUTION,

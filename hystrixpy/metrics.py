@@ -2,8 +2,8 @@
 
 :class:`CommandMetrics` reads the events of each
 :class:`~hystrixpy.events.ExecutionResult` and nothing else. Everything it
-records is O(1) and held in a fixed
-number of buckets, under one lock taken once per execution.
+records is O(1) and held in a fixed number of buckets, under one lock taken
+once per execution.
 """
 
 from __future__ import annotations
@@ -14,16 +14,26 @@ from dataclasses import dataclass
 from hystrixpy import clock
 from hystrixpy.events import HEALTH_ERRORS, HEALTH_TOTAL, EventType
 from hystrixpy.properties import CommandProperties
-from hystrixpy.rolling import RollingCounter, RollingMax
+from hystrixpy.rolling import RollingCounter
 
 __all__ = ["CommandMetrics", "HealthCounts"]
 
 _EVENT_KINDS = len(EventType)
-_TOTAL, _ERRORS = 0, 1
-# Per event index: what it adds to (total, errors) of the health counts.
-_HEALTH_WEIGHT = [
-    (1 if event in HEALTH_TOTAL else 0, 1 if event in HEALTH_ERRORS else 0) for event in EventType
+_HEALTH_TOTAL_KIND, _HEALTH_ERRORS_KIND = _EVENT_KINDS, _EVENT_KINDS + 1
+# Per event index: the counter kinds one such event adds to (itself, then health total/errors).
+_KINDS_OF: list[list[int]] = [
+    [event.index]
+    + ([_HEALTH_TOTAL_KIND] if event in HEALTH_TOTAL else [])
+    + ([_HEALTH_ERRORS_KIND] if event in HEALTH_ERRORS else [])
+    for event in EventType
 ]
+
+
+def _window_of(properties: CommandProperties) -> tuple[int, int]:
+    return (
+        properties.metrics_rolling_stats_time_ms,
+        properties.metrics_rolling_stats_num_buckets,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,66 +65,61 @@ class CommandMetrics:
         self.group_key = group_key
         self.thread_pool_key = thread_pool_key
         self._lock = threading.Lock()
-        self._cumulative = [0] * _EVENT_KINDS
-        self._concurrent = 0
-        self._window = (-1, -1)
-        self._events: RollingCounter
-        self._health: RollingCounter
-        self._peak_concurrency: RollingMax
-        self.reconfigure(properties)
+        # One token per run() executing now: list appends and pops are atomic, so no lock.
+        self._running: list[None] = []
+        self._window = _window_of(properties)
+        # Event counts, then the breaker's health counts (total, errors), in one window.
+        self._rolling = RollingCounter(_EVENT_KINDS + 2, *self._window)
 
     def reconfigure(self, properties: CommandProperties) -> None:
         """Adopt new window settings; a changed window starts empty."""
-        window = (
-            properties.metrics_rolling_stats_time_ms,
-            properties.metrics_rolling_stats_num_buckets,
-        )
+        window = _window_of(properties)
         if window == self._window:
             return
         with self._lock:
             self._window = window
-            self._events = RollingCounter(_EVENT_KINDS, *window)
-            self._health = RollingCounter(2, *window)
-            self._peak_concurrency = RollingMax(*window)
+            rolling = RollingCounter(_EVENT_KINDS + 2, *window)
+            rolling.carry_cumulative(self._rolling)
+            self._rolling = rolling
 
     # -- recording (hot path) ------------------------------------------------
 
-    def run_started(self, now: float) -> None:
-        """Note that a run() began; it counts as concurrent until :meth:`run_finished`."""
-        with self._lock:
-            self._concurrent += 1
-            self._peak_concurrency.update(self._concurrent, now)
+    def run_started(self, now: float) -> int:
+        """Note that a run() began; return how many of this key's run() calls are executing."""
+        running = self._running
+        running.append(None)
+        concurrency = len(running)
+        if concurrency > self._rolling.current_peak():
+            with self._lock:
+                self._rolling.raise_peak(concurrency, now)
+        return concurrency
 
     def run_finished(self) -> None:
         """Note that a run() returned or raised."""
-        with self._lock:
-            self._concurrent -= 1
+        self._running.pop()
 
-    def record(self, events: list[EventType], now: float, *, run_finished: bool = False) -> None:
-        """Count ``events`` of one execution (and end its run, if asked)."""
-        indexes = [event.index for event in events]
-        total = errors = 0
-        for index in indexes:
-            weight = _HEALTH_WEIGHT[index]
-            total += weight[0]
-            errors += weight[1]
+    def record(
+        self,
+        events: list[EventType],
+        now: float,
+        *,
+        run_finished: bool = False,
+        concurrency: int = 0,
+    ) -> None:
+        """Count ``events`` of one execution; end its run() and note its concurrency if given."""
+        if run_finished:
+            self._running.pop()
+        if len(events) == 1:
+            kinds = _KINDS_OF[events[0].index]
+        else:
+            kinds = [kind for event in events for kind in _KINDS_OF[event.index]]
         with self._lock:
-            if run_finished:
-                self._concurrent -= 1
-            self._events.add_each(indexes, now)
-            cumulative = self._cumulative
-            for index in indexes:
-                cumulative[index] += 1
-            if total:
-                health = self._health
-                health.add(_TOTAL, now, total)
-                if errors:
-                    health.add(_ERRORS, now, errors)
+            self._rolling.add_each(kinds, now, concurrency)
 
     def reset_health(self) -> None:
         """Start the health counts afresh (when a circuit closes)."""
         with self._lock:
-            self._health.reset()
+            self._rolling.reset((_HEALTH_TOTAL_KIND, _HEALTH_ERRORS_KIND))
 
     # -- reading -------------------------------------------------------------
 
@@ -122,30 +127,33 @@ class CommandMetrics:
         """Requests and errors over the rolling window, as the breaker sees them."""
         when = clock.monotonic() if now is None else now
         with self._lock:
-            totals = self._health.totals(when)
-        return HealthCounts(total_requests=totals[_TOTAL], error_count=totals[_ERRORS])
+            totals = self._rolling.totals(when)
+        return HealthCounts(
+            total_requests=totals[_HEALTH_TOTAL_KIND], error_count=totals[_HEALTH_ERRORS_KIND]
+        )
 
     def rolling_count(self, event: EventType) -> int:
         """How often ``event`` happened within the rolling window."""
         now = clock.monotonic()
         with self._lock:
-            return self._events.total(event.index, now)
+            return self._rolling.total(event.index, now)
 
     def cumulative_count(self, event: EventType) -> int:
         """How often ``event`` happened since this key's metrics were created."""
-        return self._cumulative[event.index]
+        with self._lock:
+            return self._rolling.cumulative(event.index)
 
     @property
     def current_concurrent_execution_count(self) -> int:
         """How many run() calls of this key are executing right now."""
-        return self._concurrent
+        return len(self._running)
 
     @property
     def rolling_max_concurrent_executions(self) -> int:
         """The most run() calls of this key executing at once within the window."""
         now = clock.monotonic()
         with self._lock:
-            return self._peak_concurrency.max(now)
+            return self._rolling.peak(now)
 
     @property
     def rolling_window_ms(self) -> int:

@@ -19,7 +19,7 @@ __all__ = ["RollingCounter", "RollingMax"]
 class _Ring:
     """Bucket bookkeeping shared by the counters: which bucket is current."""
 
-    __slots__ = ("_bucket_ms", "_latest", "num_buckets")
+    __slots__ = ("bucket_ms", "latest", "num_buckets")
 
     def __init__(self, window_ms: int, num_buckets: int) -> None:
         if num_buckets < 1 or window_ms < num_buckets or window_ms % num_buckets:
@@ -27,39 +27,52 @@ class _Ring:
                 f"a window of {window_ms!r} ms cannot be split into {num_buckets!r} equal buckets"
             )
         self.num_buckets = num_buckets
-        self._bucket_ms = window_ms // num_buckets
-        self._latest: int | None = None
+        self.bucket_ms = window_ms // num_buckets
+        #: The newest bucket number seen (``now_ms // bucket_ms``), -1 before the first.
+        self.latest = -1
 
     @property
     def window_ms(self) -> int:
         """The length of the window in milliseconds."""
-        return self._bucket_ms * self.num_buckets
+        return self.bucket_ms * self.num_buckets
 
-    def roll(self, now: float) -> tuple[int, list[int]]:
-        """Return the current bucket's slot and the slots that expired since the last roll."""
-        bucket = int(now * 1000.0) // self._bucket_ms
-        latest = self._latest
-        if latest is None or bucket - latest >= self.num_buckets:
-            expired = list(range(self.num_buckets)) if latest is not None else []
-        elif bucket > latest:
-            expired = [b % self.num_buckets for b in range(latest + 1, bucket + 1)]
-        else:
-            # Same bucket, or a clock that stepped back: keep counting in the latest.
-            return latest % self.num_buckets, []
-        self._latest = bucket
-        return bucket % self.num_buckets, expired
+    def bucket_of(self, now: float) -> int:
+        """The bucket number of time ``now`` (seconds)."""
+        return int(now * 1000.0) // self.bucket_ms
+
+    def advance(self, bucket: int) -> list[int]:
+        """Make ``bucket`` the newest; return the slots that expired on the way."""
+        latest = self.latest
+        if bucket <= latest:
+            return []  # a clock that stepped back keeps counting in the newest bucket
+        self.latest = bucket
+        if latest < 0:
+            return []
+        if bucket - latest >= self.num_buckets:
+            return list(range(self.num_buckets))
+        return [b % self.num_buckets for b in range(latest + 1, bucket + 1)]
+
+    def slot(self) -> int:
+        """The slot of the newest bucket."""
+        return max(self.latest, 0) % self.num_buckets
 
 
 class RollingCounter:
-    """Counts of ``kinds`` different things over a rolling window."""
+    """Counts of ``kinds`` different things over a rolling window, and a peak value per bucket.
 
-    __slots__ = ("_buckets", "_ring", "_slot", "_totals", "kinds")
+    The peak (:meth:`raise_peak`, :meth:`peak`) is the largest value noted in
+    the window, for things such as the most concurrent executions.
+    """
+
+    __slots__ = ("_buckets", "_peaks", "_retired", "_ring", "_slot", "_totals", "kinds")
 
     def __init__(self, kinds: int, window_ms: int, num_buckets: int) -> None:
         self.kinds = kinds
         self._ring = _Ring(window_ms, num_buckets)
         self._buckets = [[0] * kinds for _ in range(num_buckets)]
+        self._peaks = [0] * num_buckets
         self._totals = [0] * kinds
+        self._retired = [0] * kinds  # counts of buckets that left the window
         self._slot = 0
 
     @property
@@ -72,32 +85,55 @@ class RollingCounter:
         """How many buckets the window is split into."""
         return self._ring.num_buckets
 
-    def _roll(self, now: float) -> list[int]:
-        slot, expired = self._ring.roll(now)
-        if expired:
-            totals = self._totals
-            for index in expired:
-                bucket = self._buckets[index]
-                for kind, count in enumerate(bucket):
-                    if count:
-                        totals[kind] -= count
-                        bucket[kind] = 0
-        self._slot = slot
-        return self._buckets[slot]
+    def _roll(self, now: float) -> int:
+        ring = self._ring
+        bucket = int(now * 1000.0) // ring.bucket_ms
+        if bucket != ring.latest:
+            expired = ring.advance(bucket)
+            if expired:
+                totals = self._totals
+                retired = self._retired
+                for index in expired:
+                    counts = self._buckets[index]
+                    for kind, count in enumerate(counts):
+                        if count:
+                            totals[kind] -= count
+                            retired[kind] += count
+                            counts[kind] = 0
+                    self._peaks[index] = 0
+            self._slot = ring.slot()
+        return self._slot
 
     def add(self, kind: int, now: float, amount: int = 1) -> None:
         """Add ``amount`` to ``kind`` at time ``now``."""
-        bucket = self._roll(now)
-        bucket[kind] += amount
+        self._buckets[self._roll(now)][kind] += amount
         self._totals[kind] += amount
 
-    def add_each(self, kinds: list[int], now: float) -> None:
-        """Add one to each kind in ``kinds`` at time ``now``."""
-        bucket = self._roll(now)
+    def add_each(self, kinds: list[int], now: float, peak: int = 0) -> None:
+        """Add one to each kind in ``kinds`` at time ``now``, and note ``peak``."""
+        slot = self._roll(now)
+        bucket = self._buckets[slot]
         totals = self._totals
         for kind in kinds:
             bucket[kind] += 1
             totals[kind] += 1
+        if peak > self._peaks[slot]:
+            self._peaks[slot] = peak
+
+    def raise_peak(self, value: int, now: float) -> None:
+        """Note ``value`` at time ``now`` for :meth:`peak`."""
+        slot = self._roll(now)
+        if value > self._peaks[slot]:
+            self._peaks[slot] = value
+
+    def current_peak(self) -> int:
+        """The peak noted in the newest bucket (without rolling: a cheap hint)."""
+        return self._peaks[self._slot]
+
+    def peak(self, now: float) -> int:
+        """The largest value noted in the window ending at ``now``."""
+        self._roll(now)
+        return max(self._peaks)
 
     def total(self, kind: int, now: float) -> int:
         """The count of ``kind`` over the window ending at ``now``."""
@@ -109,19 +145,35 @@ class RollingCounter:
         self._roll(now)
         return list(self._totals)
 
+    def cumulative(self, kind: int) -> int:
+        """Everything ever added to ``kind`` (kinds cleared by :meth:`reset` excepted)."""
+        return self._retired[kind] + self._totals[kind]
+
+    def carry_cumulative(self, other: RollingCounter) -> None:
+        """Start this counter's cumulative counts from ``other``'s (when a window is replaced)."""
+        for kind in range(min(self.kinds, other.kinds)):
+            self._retired[kind] += other.cumulative(kind)
+
     def bucket_values(self, kind: int, now: float) -> list[int]:
         """The per-bucket counts of ``kind``, oldest first."""
-        self._roll(now)
+        slot = self._roll(now)
         n = self._ring.num_buckets
-        return [self._buckets[(self._slot + 1 + i) % n][kind] for i in range(n)]
+        return [self._buckets[(slot + 1 + i) % n][kind] for i in range(n)]
 
-    def reset(self) -> None:
-        """Forget every count."""
+    def reset(self, kinds: tuple[int, ...] | None = None) -> None:
+        """Forget the rolling counts of ``kinds`` (every kind and the peaks by default).
+
+        Their cumulative counts lose what the window held.
+        """
+        chosen = range(self.kinds) if kinds is None else kinds
         for bucket in self._buckets:
-            for kind in range(self.kinds):
+            for kind in chosen:
                 bucket[kind] = 0
-        for kind in range(self.kinds):
+        for kind in chosen:
             self._totals[kind] = 0
+        if kinds is None:
+            for index in range(len(self._peaks)):
+                self._peaks[index] = 0
 
 
 class RollingMax:
@@ -134,10 +186,10 @@ class RollingMax:
         self._maxima = [0] * num_buckets
 
     def _roll(self, now: float) -> int:
-        slot, expired = self._ring.roll(now)
-        for index in expired:
+        ring = self._ring
+        for index in ring.advance(ring.bucket_of(now)):
             self._maxima[index] = 0
-        return slot
+        return ring.slot()
 
     def update(self, value: int, now: float) -> None:
         """Note ``value`` at time ``now``."""
