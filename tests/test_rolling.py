@@ -265,8 +265,8 @@ class TestRollingMax:
         peak.update(9, 1.05)
         peak.update(4, 1.55)
 
-        assert peak.max(2.05) == 9
-        assert peak.max(2.15) == 4
+        assert peak.max(1.95) == 9
+        assert peak.max(2.05) == 4
         assert peak.max(2.55) == 0
 
     def test_idle_longer_than_the_window_resets_to_zero(self) -> None:
