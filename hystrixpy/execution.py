@@ -123,11 +123,11 @@ def queue(command: Command[R]) -> Future[R]:
     future: Future[R] = Future()
     future.set_running_or_notify_cancel()
     if execution.admit() == DENIED:
-        execution.settle(future, execution.short_circuit)
+        execution.settle(future, execution.short_circuit, on_caller=True)
     elif execution.properties.execution_isolation_strategy is _THREAD:
         execution.queue_in_thread(future)
     else:
-        execution.settle(future, execution.run_on_caller)
+        execution.settle(future, execution.run_on_caller, on_caller=True)
     return future
 
 
@@ -273,7 +273,7 @@ class Execution(Generic[R]):
             if self.timer_entry is not None:
                 self.timer_entry.cancel()
             if self.claim():
-                self.settle(future, self.reject_from_pool)
+                self.settle(future, self.reject_from_pool, on_caller=True)
 
     def __call__(self) -> None:
         """Run on a pool worker (the pool calls this)."""
@@ -328,12 +328,19 @@ class Execution(Generic[R]):
             )
 
     @staticmethod
-    def settle(future: Future[R], step: Callable[[], R]) -> None:
-        """Complete ``future`` with what ``step`` returns or raises."""
+    def settle(future: Future[R], step: Callable[[], R], *, on_caller: bool = False) -> None:
+        """Complete ``future`` with what ``step`` returns or raises.
+
+        On a worker or timer thread every exception goes into the future, to be
+        raised by ``result()``. On the caller's own thread (``on_caller``), a
+        ``KeyboardInterrupt`` or other non-``Exception`` also propagates at once.
+        """
         try:
             value = step()
         except BaseException as error:  # delivered to whoever holds the future
             future.set_exception(error)
+            if on_caller and not isinstance(error, Exception):
+                raise
         else:
             future.set_result(value)
 
