@@ -13,6 +13,7 @@ already admitted finishes.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import itertools
 import queue
 import threading
@@ -164,16 +165,19 @@ class ThreadPoolBulkhead(ThreadPoolExecutor):
         self._keep_alive = properties.keep_alive_time_minutes * 60.0
 
     def reconfigure(self, properties: ThreadPoolProperties) -> None:
-        """Adopt new sizes (``max_queue_size`` stays as the pool was created, as in Hystrix)."""
-        queue_properties = ThreadPoolProperties(
-            max_queue_size=self.properties.max_queue_size,
-            queue_size_rejection_threshold=properties.queue_size_rejection_threshold,
-        )
+        """Adopt new sizes; ``max_queue_size`` stays as the pool was created, as in Hystrix.
+
+        ``properties`` then shows the sizes in force, that ``max_queue_size`` included.
+        """
+        if properties.max_queue_size != self.properties.max_queue_size:
+            properties = dataclasses.replace(
+                properties, max_queue_size=self.properties.max_queue_size
+            )
         with self._spawn_lock:
             self._max_size = properties.effective_maximum_size
             self._core_size = properties.core_size
             self._keep_alive = properties.keep_alive_time_minutes * 60.0
-            self._permits.resize(self._max_size + queue_properties.queue_capacity)
+            self._permits.resize(self._max_size + properties.queue_capacity)
             self.properties = properties
 
     # -- admission (hot path) ------------------------------------------------
