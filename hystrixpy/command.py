@@ -78,7 +78,7 @@ class Command(Generic[R]):
         elif cls._thread_pool_key_is_default:
             cls.thread_pool_key = group_key
         # Fail now, not at the first call, if the class's properties clash with the configuration.
-        registry.configuration().command_properties(cls.command_key, cls.properties)
+        registry.declare(cls.command_key, cls.properties)
 
     def __init__(
         self, *, command_key: str | None = None, thread_pool_key: str | None = None

@@ -63,6 +63,14 @@ _DEFAULT = "default"
 
 
 @dataclass(frozen=True, slots=True)
+class _Ignored:
+    """A Hystrix name with no meaning here, and why."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Entry:
     """One parsed configuration line: where it applies, which field, what value."""
 
@@ -122,7 +130,7 @@ class Configuration:
 
     # -- parsing -------------------------------------------------------------
 
-    def _parse(self, name: str, raw: object) -> _Entry | None:
+    def _parse(self, name: str, raw: object) -> _Entry | _Ignored:
         if name.startswith("hystrix."):
             return self._parse_hystrix(name, raw)
         scope, _, rest = name.partition(".")
@@ -140,12 +148,13 @@ class Configuration:
             )
         return _Entry(scope, key, spec, None if raw is None else _coerce(spec, name, raw))
 
-    def _parse_hystrix(self, name: str, raw: object) -> _Entry | None:
+    def _parse_hystrix(self, name: str, raw: object) -> _Entry | _Ignored:
         parts = name.split(".")
         scope = parts[1] if len(parts) > 2 else ""
         if scope == "collapser":
-            self._ignore_once(name, "collapsers are not supported")
-            return None
+            if any(".".join(parts[split:]) in _COLLAPSER_NAMES for split in range(3, len(parts))):
+                return _Ignored(name, "collapsers are not supported")
+            raise ValueError(f"unknown Hystrix collapser property in {name!r}")
         if scope not in _HYSTRIX_NAMES:
             raise ValueError(f"unknown Hystrix configuration name {name!r}")
         known = _HYSTRIX_NAMES[scope]
@@ -155,14 +164,14 @@ class Configuration:
             if spec is not None:
                 return _Entry(scope, key, spec, None if raw is None else _coerce(spec, name, raw))
             if scope == _COMMAND and hystrix_name in _IGNORED_COMMAND_NAMES:
-                self._ignore_once(name, "Python threads cannot be interrupted")
-                return None
+                return _Ignored(name, "Python threads cannot be interrupted")
         raise ValueError(f"unknown Hystrix property in {name!r}")
 
-    def _ignore_once(self, name: str, reason: str) -> None:
-        if name not in self._ignored_logged:
-            self._ignored_logged.add(name)
-            _log.info("config_name_ignored", name=name, reason=reason)
+    def _log_ignored_once(self, ignored: list[_Ignored]) -> None:
+        for item in ignored:
+            if item.name not in self._ignored_logged:
+                self._ignored_logged.add(item.name)
+                _log.info("config_name_ignored", name=item.name, reason=item.reason)
 
     # -- changing ------------------------------------------------------------
 
@@ -172,7 +181,8 @@ class Configuration:
         validate: Callable[[Configuration], None] | None = None,
     ) -> None:
         """Apply ``settings`` all at once, or none of them if any is invalid."""
-        entries = [entry for name, raw in settings.items() if (entry := self._parse(name, raw))]
+        parsed = [self._parse(name, raw) for name, raw in settings.items()]
+        entries = [entry for entry in parsed if isinstance(entry, _Entry)]
         with self._lock:
             saved = {scope: dict(values) for scope, values in self._overrides.items()}
             for entry in entries:
@@ -189,6 +199,7 @@ class Configuration:
                 self._overrides = saved
                 raise
             self.version += 1
+        self._log_ignored_once([entry for entry in parsed if isinstance(entry, _Ignored)])
 
     def _check_combinations(self) -> None:
         for scope, key in self._overrides:

@@ -84,7 +84,8 @@ class _PoolShutDownError(RejectedError):
 
 
 def _ms(seconds: float) -> int:
-    return int(seconds * 1000.0)
+    """Whole milliseconds, rounded to the nearest (durations are never negative)."""
+    return int(seconds * 1000.0 + 0.5)
 
 
 def begin(command: Command[R]) -> Execution[R]:
@@ -207,7 +208,8 @@ class Execution(Generic[R]):
         start = clock.monotonic()
         self.concurrency = state.metrics.run_started(start)
         try:
-            value = self.command.run()
+            # In a copy of the caller's context, as on a worker: run()'s changes stay with it.
+            value = contextvars.copy_context().run(self.command.run)
         except BaseException as error:
             semaphore.release()
             end = clock.monotonic()
@@ -254,8 +256,10 @@ class Execution(Generic[R]):
             else:
                 finished = clock.wait(self.done, deadline - clock.monotonic())
         except BaseException:
-            if self.claim():
-                self.cancel_execution(clock.monotonic())
+            # Interrupted while waiting. Whether or not the worker took the claim, only the
+            # caller records an execute(), so record the cancellation here.
+            self.claim()
+            self.cancel_execution(clock.monotonic())
             raise
         if not finished:
             if self.claim():
@@ -377,7 +381,9 @@ class Execution(Generic[R]):
             result.exception = error
             result.failure_type = FailureType.BAD_REQUEST_EXCEPTION
             result.total_time_ms = _ms(now - result.start)
-            self.state.metrics.record(result.events, now, run_finished=run_finished)
+            self.state.metrics.record(
+                result.events, now, run_finished=run_finished, concurrency=self.concurrency
+            )
             if self.trial:
                 self.state.circuit_breaker.on_result(False, False, True, now)
             raise error
@@ -408,7 +414,9 @@ class Execution(Generic[R]):
         result = self.result
         result.events.append(EventType.CANCELLED)
         result.total_time_ms = _ms(now - result.start)
-        self.state.metrics.record(result.events, now, run_finished=run_finished)
+        self.state.metrics.record(
+            result.events, now, run_finished=run_finished, concurrency=self.concurrency
+        )
         if self.trial:
             self.state.circuit_breaker.on_result(False, False, True, now)
 

@@ -89,7 +89,7 @@ class CommandMetrics:
         running = self._running
         running.append(None)
         concurrency = len(running)
-        if concurrency > self._rolling.current_peak():
+        if self._rolling.would_raise_peak(concurrency, now):
             with self._lock:
                 self._rolling.raise_peak(concurrency, now)
         return concurrency

@@ -108,6 +108,17 @@ _config = Configuration()
 _states: dict[str, CommandKeyState] = {}
 _pools: dict[str, tuple[ThreadPoolBulkhead, ThreadPoolProperties, int]] = {}
 _timer: DeadlineTimer | None = None
+# The properties each command class declared for its key, kept across reset() (the classes
+# still exist), so configure() can refuse an override that clashes with a class not yet used.
+_declared: dict[str, list[CommandProperties]] = {}
+
+
+def declare(command_key: str, properties: CommandProperties) -> None:
+    """Note a command class's key and properties; fail now if the configuration clashes."""
+    _config.command_properties(command_key, properties)
+    known = _declared.setdefault(command_key, [])
+    if properties not in known:
+        known.append(properties)
 
 
 def command_state(
@@ -198,6 +209,9 @@ def configure(settings: Mapping[str, object]) -> None:
 
 
 def _validate_known_keys(config: Configuration) -> None:
+    for command_key, declarations in list(_declared.items()):
+        for declared in declarations:
+            config.command_properties(command_key, declared)
     for state in list(_states.values()):
         config.command_properties(state.command_key, state.declared)
     for pool_key, (_, declared, _) in list(_pools.items()):

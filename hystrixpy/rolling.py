@@ -126,9 +126,12 @@ class RollingCounter:
         if value > self._peaks[slot]:
             self._peaks[slot] = value
 
-    def current_peak(self) -> int:
-        """The peak noted in the newest bucket (without rolling: a cheap hint)."""
-        return self._peaks[self._slot]
+    def would_raise_peak(self, value: int, now: float) -> bool:
+        """Whether :meth:`raise_peak` would change anything (cheap: no rolling, no writes)."""
+        return (
+            value > self._peaks[self._slot]
+            or int(now * 1000.0) // self._ring.bucket_ms != self._ring.latest
+        )
 
     def peak(self, now: float) -> int:
         """The largest value noted in the window ending at ``now``."""

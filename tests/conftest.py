@@ -7,18 +7,25 @@ from collections.abc import Iterator
 import pytest
 
 import hystrixpy
-from hystrixpy import clock
+from hystrixpy import clock, registry
 from hystrixpy.testing import FakeClock, use_clock
 
 
 @pytest.fixture(autouse=True)
 def _clean_registry() -> Iterator[None]:
-    """Forget every breaker, metric, pool and override around each test."""
+    """Forget every breaker, metric, pool and override around each test.
+
+    Command classes defined inside a test are forgotten afterwards too, so their
+    properties do not constrain the configuration of later tests.
+    """
     hystrixpy.reset()
+    declared = {key: list(values) for key, values in registry._declared.items()}
     previous = clock.get_clock()
     yield
     clock.set_clock(previous)
     hystrixpy.reset()
+    registry._declared.clear()
+    registry._declared.update(declared)
 
 
 @pytest.fixture

@@ -196,6 +196,131 @@ class TestRollingCounter:
         assert counter.total(0, 1.55) == 0
         assert counter.total(0, 9.0) == 0
 
+    def test_peak_is_the_largest_value_raised_in_the_window(self) -> None:
+        """peak() is the largest value noted by raise_peak() or add_each() in the window."""
+        counter = RollingCounter(2, WINDOW_MS, BUCKETS)
+
+        counter.raise_peak(3, 1.05)
+        counter.raise_peak(2, 1.05)
+        counter.add_each([0], 1.25, peak=7)
+        counter.add_each([1], 1.45, peak=4)
+        counter.add_each([1], 1.45)
+
+        assert counter.peak(1.5) == 7
+        assert counter.totals(1.5) == [1, 2]
+
+    def test_a_lower_value_does_not_lower_the_peak(self) -> None:
+        """Noting a smaller value in the same bucket keeps the bucket's larger peak."""
+        counter = RollingCounter(1, WINDOW_MS, BUCKETS)
+        counter.raise_peak(5, 2.05)
+
+        counter.raise_peak(1, 2.05)
+        counter.add_each([0], 2.05, peak=2)
+
+        assert counter.peak(2.05) == 5
+        assert not counter.would_raise_peak(5, 2.05)
+        assert counter.would_raise_peak(6, 2.05)
+
+    def test_peak_leaves_with_its_bucket(self) -> None:
+        """When the bucket holding the peak leaves the window, the next largest shows."""
+        counter = RollingCounter(1, WINDOW_MS, BUCKETS)
+        counter.raise_peak(9, 1.05)
+        counter.raise_peak(4, 1.55)
+
+        assert counter.peak(1.95) == 9
+        assert counter.peak(2.05) == 4
+        assert counter.peak(2.55) == 0
+
+    def test_would_raise_peak_compares_with_the_newest_bucket(self) -> None:
+        """would_raise_peak() compares with the newest bucket's peak, not older buckets'."""
+        counter = RollingCounter(1, WINDOW_MS, BUCKETS)
+        counter.raise_peak(6, 1.05)
+
+        counter.raise_peak(2, 1.25)
+
+        assert counter.would_raise_peak(3, 1.25)
+        assert not counter.would_raise_peak(2, 1.25)
+        assert counter.peak(1.25) == 6
+
+    def test_would_raise_peak_in_a_new_bucket(self) -> None:
+        """Once time has moved to a newer bucket, any value would be noted there."""
+        counter = RollingCounter(1, WINDOW_MS, BUCKETS)
+        counter.raise_peak(6, 1.05)
+
+        assert counter.would_raise_peak(1, 30.0)
+
+    def test_cumulative_keeps_counts_that_left_the_window(self) -> None:
+        """cumulative() counts everything ever added, in the window or not."""
+        counter = RollingCounter(2, WINDOW_MS, BUCKETS)
+        counter.add(0, 1.05, amount=3)
+        counter.add(0, 1.55)
+        counter.add(1, 1.55, amount=2)
+
+        assert counter.total(0, 2.25) == 1
+        assert counter.cumulative(0) == 4
+        assert counter.total(0, 60.0) == 0
+        assert counter.cumulative(0) == 4
+        assert counter.cumulative(1) == 2
+
+    def test_carry_cumulative_starts_from_the_old_counters_totals(self) -> None:
+        """A replacement counter continues the cumulative counts of the one it replaces."""
+        old = RollingCounter(2, WINDOW_MS, BUCKETS)
+        old.add(0, 1.05, amount=3)
+        old.total(0, 5.0)
+        old.add(0, 5.05)
+        old.add(1, 5.05, amount=2)
+
+        new = RollingCounter(2, 2000, 4)
+        new.carry_cumulative(old)
+        new.add(0, 5.05)
+
+        assert new.cumulative(0) == 5
+        assert new.cumulative(1) == 2
+        assert new.total(0, 5.05) == 1
+
+    def test_carry_cumulative_between_different_numbers_of_kinds(self) -> None:
+        """Carrying between counters of different widths carries the kinds both have."""
+        wide = RollingCounter(3, WINDOW_MS, BUCKETS)
+        wide.add(2, 1.05, amount=5)
+        wide.add(0, 1.05)
+        narrow = RollingCounter(2, WINDOW_MS, BUCKETS)
+
+        narrow.carry_cumulative(wide)
+
+        assert [narrow.cumulative(kind) for kind in range(2)] == [1, 0]
+
+    def test_reset_of_some_kinds_leaves_the_others(self) -> None:
+        """reset(kinds) clears only the kinds named, keeping other counts and the peaks."""
+        counter = RollingCounter(3, WINDOW_MS, BUCKETS)
+        counter.add_each([0, 1, 2], 1.05, peak=4)
+        counter.add_each([0, 1, 2], 1.25)
+
+        counter.reset((1, 2))
+
+        assert counter.totals(1.25) == [2, 0, 0]
+        assert counter.bucket_values(1, 1.25) == [0] * BUCKETS
+        assert counter.peak(1.25) == 4
+
+    def test_reset_clears_the_peaks(self) -> None:
+        """reset() with no kinds clears the peaks as well as the counts."""
+        counter = RollingCounter(1, WINDOW_MS, BUCKETS)
+        counter.add_each([0], 1.05, peak=8)
+
+        counter.reset()
+
+        assert counter.peak(1.05) == 0
+        assert counter.would_raise_peak(1, 1.05)
+
+    def test_reset_drops_the_window_from_the_cumulative_counts(self) -> None:
+        """Counts cleared by reset() leave the cumulative count; expired ones stay in it."""
+        counter = RollingCounter(1, WINDOW_MS, BUCKETS)
+        counter.add(0, 1.05, amount=2)
+        counter.add(0, 3.05, amount=3)
+
+        counter.reset()
+
+        assert counter.cumulative(0) == 2
+
     @pytest.mark.parametrize(
         ("window_ms", "num_buckets"),
         [
