@@ -214,8 +214,8 @@ def _validate_known_keys(config: Configuration) -> None:
             config.command_properties(command_key, declared)
     for state in list(_states.values()):
         config.command_properties(state.command_key, state.declared)
-    for pool_key, (_, declared, _) in list(_pools.items()):
-        config.pool_properties(pool_key, declared)
+    for pool_key, (_, declared_pool, _) in list(_pools.items()):
+        config.pool_properties(pool_key, declared_pool)
 
 
 def configuration() -> Configuration:
