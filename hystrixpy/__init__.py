@@ -17,9 +17,17 @@ from hystrixpy.exceptions import (
     RejectedError,
     ShortCircuitedError,
 )
-from hystrixpy.metrics import CommandMetrics, HealthCounts
+from hystrixpy.metrics import CommandMetrics, HealthCounts, ThreadPoolMetrics
 from hystrixpy.properties import CommandProperties, ThreadPoolProperties
-from hystrixpy.registry import circuit_breaker, command_metrics, configure, reset, thread_pool
+from hystrixpy.registry import (
+    circuit_breaker,
+    command_metrics,
+    configure,
+    evict_idle,
+    reset,
+    thread_pool,
+    thread_pool_metrics,
+)
 
 __version__ = "0.1.0"
 
@@ -41,11 +49,14 @@ __all__ = [
     "NoOpCircuitBreaker",
     "RejectedError",
     "ShortCircuitedError",
+    "ThreadPoolMetrics",
     "ThreadPoolProperties",
     "__version__",
     "circuit_breaker",
     "command_metrics",
     "configure",
+    "evict_idle",
     "reset",
     "thread_pool",
+    "thread_pool_metrics",
 ]

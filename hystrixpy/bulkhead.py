@@ -21,7 +21,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
+from hystrixpy import clock
 from hystrixpy.exceptions import RejectedError
+from hystrixpy.metrics import ThreadPoolMetrics
 from hystrixpy.properties import ThreadPoolProperties
 
 __all__ = ["SemaphoreBulkhead", "Task", "ThreadPoolBulkhead"]
@@ -157,12 +159,11 @@ class ThreadPoolBulkhead(ThreadPoolExecutor):
         self._worker_count = 0
         self._names = itertools.count(1)
         self._largest = 0
-        self._active = 0
-        self._completed = 0
         self._closed = False
         self._max_size = properties.effective_maximum_size
         self._core_size = properties.core_size
         self._keep_alive = properties.keep_alive_time_minutes * 60.0
+        self.metrics = ThreadPoolMetrics(self, properties)
 
     def reconfigure(self, properties: ThreadPoolProperties) -> None:
         """Adopt new sizes; ``max_queue_size`` stays as the pool was created, as in Hystrix.
@@ -179,12 +180,14 @@ class ThreadPoolBulkhead(ThreadPoolExecutor):
             self._keep_alive = properties.keep_alive_time_minutes * 60.0
             self._permits.resize(self._max_size + properties.queue_capacity)
             self.properties = properties
+        self.metrics.reconfigure(properties)
 
     # -- admission (hot path) ------------------------------------------------
 
     def try_dispatch(self, task: Task) -> bool:
         """Queue ``task`` if the bulkhead has room; return ``False`` (and do nothing) if not."""
         if self._closed or not self._permits.try_acquire():
+            self.metrics.task_rejected(clock.monotonic())
             return False
         self._tasks.put(task)
         if self._worker_count < self._max_size:
@@ -221,12 +224,12 @@ class ThreadPoolBulkhead(ThreadPoolExecutor):
                 tasks.put(_STOP)
                 self._retire_if_surplus(0)
                 return
-            self._active += 1
+            metrics = self.metrics
+            metrics.task_started(clock.monotonic())
             try:
                 task()
             finally:
-                self._active -= 1
-                self._completed += 1
+                metrics.task_finished()
                 self._permits.release()
             if self._worker_count > self._max_size and self._retire_if_surplus(self._max_size):
                 return
@@ -275,12 +278,17 @@ class ThreadPoolBulkhead(ThreadPoolExecutor):
     @property
     def active_count(self) -> int:
         """Tasks running on a worker right now."""
-        return self._active
+        return self.metrics.current_active_count
+
+    @property
+    def admitted_count(self) -> int:
+        """Tasks admitted and not yet finished (running or waiting)."""
+        return self._permits.in_use
 
     @property
     def queue_size(self) -> int:
         """Tasks admitted but not yet started."""
-        return max(self._permits.in_use - self._active, 0)
+        return self.metrics.current_queue_size
 
     @property
     def pool_size(self) -> int:
@@ -295,7 +303,7 @@ class ThreadPoolBulkhead(ThreadPoolExecutor):
     @property
     def completed_task_count(self) -> int:
         """Tasks that have finished."""
-        return self._completed
+        return self.metrics.current_completed_task_count
 
     def __repr__(self) -> str:
         return f"ThreadPoolBulkhead({self.pool_key!r}, workers={self._worker_count})"

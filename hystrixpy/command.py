@@ -78,7 +78,15 @@ class Command(Generic[R]):
         elif cls._thread_pool_key_is_default:
             cls.thread_pool_key = group_key
         # Fail now, not at the first call, if the class's properties clash with the configuration.
-        registry.declare(cls.command_key, cls.properties)
+        registry.declare(
+            registry.Declaration(
+                cls.command_key,
+                group_key,
+                cls.thread_pool_key,
+                cls.properties,
+                cls.thread_pool_properties,
+            )
+        )
 
     def __init__(
         self, *, command_key: str | None = None, thread_pool_key: str | None = None

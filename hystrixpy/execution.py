@@ -58,6 +58,7 @@ __all__ = ["Execution", "execute", "queue"]
 R = TypeVar("R")
 
 _SUCCESS = EventType.SUCCESS
+_SUCCESS_ONLY = (_SUCCESS,)
 _FAILURE = EventType.FAILURE
 _TIMEOUT = EventType.TIMEOUT
 _BAD_REQUEST = EventType.BAD_REQUEST
@@ -154,6 +155,7 @@ class Execution(Generic[R]):
     def __init__(self, command: Command[R], state: CommandKeyState, now: float) -> None:
         self.command = command
         self.state = state
+        state.last_used = now
         self.properties = properties = state.properties
         self.result = ExecutionResult(now)
         self.deadline: float | None = (
@@ -359,12 +361,7 @@ class Execution(Generic[R]):
 
     def succeed(self, value: R, now: float, *, run_finished: bool) -> R:
         """run() returned in time."""
-        result = self.result
-        result.events.append(_SUCCESS)
-        result.total_time_ms = _ms(now - result.start)
-        self.state.metrics.record(
-            result.events, now, run_finished=run_finished, concurrency=self.concurrency
-        )
+        self.record(_SUCCESS_ONLY, now, run_finished=run_finished)
         if self.trial:
             self.state.circuit_breaker.on_result(True, False, True, now)
         return value
@@ -377,13 +374,9 @@ class Execution(Generic[R]):
             raise error
         if isinstance(error, BadRequestError):
             result = self.result
-            result.events += [_BAD_REQUEST, _EXCEPTION_THROWN]
             result.exception = error
             result.failure_type = FailureType.BAD_REQUEST_EXCEPTION
-            result.total_time_ms = _ms(now - result.start)
-            self.state.metrics.record(
-                result.events, now, run_finished=run_finished, concurrency=self.concurrency
-            )
+            self.record((_BAD_REQUEST, _EXCEPTION_THROWN), now, run_finished=run_finished)
             if self.trial:
                 self.state.circuit_breaker.on_result(False, False, True, now)
             raise error
@@ -411,12 +404,7 @@ class Execution(Generic[R]):
 
     def cancel_execution(self, now: float, *, run_finished: bool = False) -> None:
         """A KeyboardInterrupt or SystemExit cut the execution short: record CANCELLED."""
-        result = self.result
-        result.events.append(EventType.CANCELLED)
-        result.total_time_ms = _ms(now - result.start)
-        self.state.metrics.record(
-            result.events, now, run_finished=run_finished, concurrency=self.concurrency
-        )
+        self.record((EventType.CANCELLED,), now, run_finished=run_finished)
         if self.trial:
             self.state.circuit_breaker.on_result(False, False, True, now)
 
@@ -431,12 +419,10 @@ class Execution(Generic[R]):
     ) -> R:
         """Record why run() gave no value, tell the breaker, and fall back."""
         result = self.result
-        result.events.append(event)
         result.failure_type = failure_type
         result.exception = cause
-        state = self.state
-        state.metrics.record([event], now, run_finished=run_finished, concurrency=self.concurrency)
-        state.circuit_breaker.on_result(False, event in HEALTH_ERRORS, self.trial, now)
+        self.record((event,), now, run_finished=run_finished, final=False)
+        self.state.circuit_breaker.on_result(False, event in HEALTH_ERRORS, self.trial, now)
         if failure_type in (
             FailureType.REJECTED_THREAD_EXECUTION,
             FailureType.REJECTED_SEMAPHORE_EXECUTION,
@@ -466,10 +452,10 @@ class Execution(Generic[R]):
             self.give_up(EventType.FALLBACK_FAILURE, failure_type, cause, error)
         except BaseException:
             semaphore.release()
-            self.finish([EventType.CANCELLED])
+            self.record((EventType.CANCELLED,), clock.monotonic())
             raise
         semaphore.release()
-        self.finish([EventType.FALLBACK_SUCCESS])
+        self.record((EventType.FALLBACK_SUCCESS,), clock.monotonic())
         return value
 
     def give_up(
@@ -481,7 +467,7 @@ class Execution(Generic[R]):
     ) -> NoReturn:
         """No usable fallback: record it and raise :class:`HystrixRuntimeError`."""
         self.result.fallback_exception = fallback_error
-        self.finish([event, _EXCEPTION_THROWN])
+        self.record((event, _EXCEPTION_THROWN), clock.monotonic())
         command = self.command
         original = self.result.failure_type or failure_type
         message = f"{command.command_key} {_FAILURE_WORDS[original]} and {_FALLBACK_WORDS[event]}"
@@ -492,13 +478,33 @@ class Execution(Generic[R]):
             fallback_exception=fallback_error,
         ) from cause
 
-    def finish(self, events: list[EventType]) -> None:
-        """Record the fallback's events and the total time."""
-        now = clock.monotonic()
+    def record(
+        self,
+        events: tuple[EventType, ...],
+        now: float,
+        *,
+        run_finished: bool = False,
+        final: bool = True,
+    ) -> None:
+        """Add ``events`` to the result and count them; ``final`` when the execution ends.
+
+        The first record of an execution carries run()'s latency and concurrency;
+        the final one the total latency the caller saw.
+        """
         result = self.result
+        first = not result.events
         result.events += events
-        result.total_time_ms = _ms(now - result.start)
-        self.state.metrics.record(events, now)
+        total_ms = -1
+        if final:
+            total_ms = result.total_time_ms = _ms(now - result.start)
+        self.state.metrics.record(
+            events,
+            now,
+            run_finished=run_finished,
+            concurrency=self.concurrency if first else 0,
+            execution_ms=result.execution_time_ms if first else -1,
+            total_ms=total_ms,
+        )
 
     def log_fields(self) -> dict[str, str]:
         """The keys every log event carries."""

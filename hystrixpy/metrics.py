@@ -9,14 +9,20 @@ once per execution.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hystrixpy import clock
 from hystrixpy.events import HEALTH_ERRORS, HEALTH_TOTAL, EventType
-from hystrixpy.properties import CommandProperties
+from hystrixpy.properties import CommandProperties, ThreadPoolProperties
+from hystrixpy.percentiles import RollingPercentile
 from hystrixpy.rolling import RollingCounter
 
-__all__ = ["CommandMetrics", "HealthCounts"]
+if TYPE_CHECKING:
+    from hystrixpy.bulkhead import ThreadPoolBulkhead
+
+__all__ = ["CommandMetrics", "HealthCounts", "ThreadPoolMetrics"]
 
 _EVENT_KINDS = len(EventType)
 _HEALTH_TOTAL_KIND, _HEALTH_ERRORS_KIND = _EVENT_KINDS, _EVENT_KINDS + 1
@@ -27,6 +33,15 @@ _KINDS_OF: list[list[int]] = [
     + ([_HEALTH_ERRORS_KIND] if event in HEALTH_ERRORS else [])
     for event in EventType
 ]
+
+
+def _latency_window_of(properties: CommandProperties) -> tuple[int, int] | None:
+    if not properties.metrics_rolling_percentile_enabled:
+        return None
+    return (
+        properties.metrics_rolling_percentile_time_ms,
+        properties.metrics_rolling_percentile_num_buckets,
+    )
 
 
 def _window_of(properties: CommandProperties) -> tuple[int, int]:
@@ -70,17 +85,31 @@ class CommandMetrics:
         self._window = _window_of(properties)
         # Event counts, then the breaker's health counts (total, errors), in one window.
         self._rolling = RollingCounter(_EVENT_KINDS + 2, *self._window)
+        self._latency_window = _latency_window_of(properties)
+        self._execution_latency: RollingPercentile | None = None
+        self._total_latency: RollingPercentile | None = None
+        if self._latency_window is not None:
+            self._execution_latency = RollingPercentile(*self._latency_window)
+            self._total_latency = RollingPercentile(*self._latency_window)
 
     def reconfigure(self, properties: CommandProperties) -> None:
         """Adopt new window settings; a changed window starts empty."""
         window = _window_of(properties)
-        if window == self._window:
-            return
-        with self._lock:
-            self._window = window
-            rolling = RollingCounter(_EVENT_KINDS + 2, *window)
-            rolling.carry_cumulative(self._rolling)
-            self._rolling = rolling
+        if window != self._window:
+            with self._lock:
+                self._window = window
+                rolling = RollingCounter(_EVENT_KINDS + 2, *window)
+                rolling.carry_cumulative(self._rolling)
+                self._rolling = rolling
+        latency_window = _latency_window_of(properties)
+        if latency_window != self._latency_window:
+            with self._lock:
+                self._latency_window = latency_window
+                if latency_window is None:
+                    self._execution_latency = self._total_latency = None
+                else:
+                    self._execution_latency = RollingPercentile(*latency_window)
+                    self._total_latency = RollingPercentile(*latency_window)
 
     # -- recording (hot path) ------------------------------------------------
 
@@ -100,13 +129,20 @@ class CommandMetrics:
 
     def record(
         self,
-        events: list[EventType],
+        events: Sequence[EventType],
         now: float,
         *,
         run_finished: bool = False,
         concurrency: int = 0,
+        execution_ms: int = -1,
+        total_ms: int = -1,
     ) -> None:
-        """Count ``events`` of one execution; end its run() and note its concurrency if given."""
+        """Count ``events`` of one execution.
+
+        Also, when given: end its run(), note its concurrency, and add run()'s
+        own latency (``execution_ms``) and the caller's (``total_ms``) to the
+        latency percentiles.
+        """
         if run_finished:
             self._running.pop()
         if len(events) == 1:
@@ -115,6 +151,11 @@ class CommandMetrics:
             kinds = [kind for event in events for kind in _KINDS_OF[event.index]]
         with self._lock:
             self._rolling.add_each(kinds, now, concurrency)
+            if self._total_latency is not None:
+                if execution_ms >= 0:
+                    self._execution_latency.record(execution_ms, now)  # type: ignore[union-attr]
+                if total_ms >= 0:
+                    self._total_latency.record(total_ms, now)
 
     def reset_health(self) -> None:
         """Start the health counts afresh (when a circuit closes)."""
@@ -155,6 +196,44 @@ class CommandMetrics:
         with self._lock:
             return self._rolling.peak(now)
 
+    def execution_time_percentile(self, percent: float) -> int:
+        """run()'s own latency at ``percent`` (0-100), in ms, over the percentile window."""
+        return self._latency(self._execution_latency, [percent])[0]
+
+    def execution_time_percentiles(self, percents: list[float]) -> list[int]:
+        """Several percentiles of run()'s latency at once, in ms."""
+        return self._latency(self._execution_latency, percents)
+
+    def execution_time_mean(self) -> int:
+        """The mean of run()'s latency, in ms, over the percentile window."""
+        return self._mean(self._execution_latency)
+
+    def total_time_percentile(self, percent: float) -> int:
+        """The latency the caller saw at ``percent`` (0-100), in ms."""
+        return self._latency(self._total_latency, [percent])[0]
+
+    def total_time_percentiles(self, percents: list[float]) -> list[int]:
+        """Several percentiles of the caller's latency at once, in ms."""
+        return self._latency(self._total_latency, percents)
+
+    def total_time_mean(self) -> int:
+        """The mean latency the caller saw, in ms."""
+        return self._mean(self._total_latency)
+
+    def _latency(self, series: RollingPercentile | None, percents: list[float]) -> list[int]:
+        if series is None:  # percentiles are turned off
+            return [0 for _ in percents]
+        now = clock.monotonic()
+        with self._lock:
+            return series.percentiles(percents, now)
+
+    def _mean(self, series: RollingPercentile | None) -> int:
+        if series is None:
+            return 0
+        now = clock.monotonic()
+        with self._lock:
+            return series.mean(now)
+
     @property
     def rolling_window_ms(self) -> int:
         """The rolling window's length in milliseconds."""
@@ -162,3 +241,146 @@ class CommandMetrics:
 
     def __repr__(self) -> str:
         return f"CommandMetrics({self.command_key!r})"
+
+
+_EXECUTED, _REJECTED = 0, 1
+
+
+class ThreadPoolMetrics:
+    """What one thread pool is doing: gauges read from the pool, and rolling task counts.
+
+    The pool reports each task it starts, finishes or refuses; the counts are
+    kept over the pool's own rolling window
+    (``ThreadPoolProperties.metrics_rolling_stats_*``).
+    """
+
+    def __init__(self, pool: ThreadPoolBulkhead, properties: ThreadPoolProperties) -> None:
+        self._pool = pool
+        self.pool_key = pool.pool_key
+        self._lock = threading.Lock()
+        self._active = 0
+        self._completed = 0
+        self._window = _pool_window_of(properties)
+        self._rolling = RollingCounter(2, *self._window)
+
+    def reconfigure(self, properties: ThreadPoolProperties) -> None:
+        """Adopt a new window; a changed window starts empty."""
+        window = _pool_window_of(properties)
+        if window != self._window:
+            with self._lock:
+                self._window = window
+                rolling = RollingCounter(2, *window)
+                rolling.carry_cumulative(self._rolling)
+                self._rolling = rolling
+
+    # -- reported by the pool --------------------------------------------------
+
+    def task_started(self, now: float) -> None:
+        """A worker took a task."""
+        with self._lock:
+            self._active = active = self._active + 1
+            self._rolling.add(_EXECUTED, now)
+            if self._rolling.would_raise_peak(active, now):
+                self._rolling.raise_peak(active, now)
+
+    def task_finished(self) -> None:
+        """A worker finished a task."""
+        with self._lock:
+            self._active -= 1
+            self._completed += 1
+
+    def task_rejected(self, now: float) -> None:
+        """The pool refused a task."""
+        with self._lock:
+            self._rolling.add(_REJECTED, now)
+
+    # -- reading -------------------------------------------------------------
+
+    @property
+    def current_active_count(self) -> int:
+        """Tasks running on a worker now."""
+        return self._active
+
+    @property
+    def current_completed_task_count(self) -> int:
+        """Tasks finished since the pool started."""
+        return self._completed
+
+    @property
+    def current_queue_size(self) -> int:
+        """Tasks admitted and waiting for a worker."""
+        return max(self._pool.admitted_count - self._active, 0)
+
+    @property
+    def current_task_count(self) -> int:
+        """Tasks ever admitted: finished, running and waiting."""
+        return self._completed + self._pool.admitted_count
+
+    @property
+    def current_pool_size(self) -> int:
+        """Worker threads alive now."""
+        return self._pool.pool_size
+
+    @property
+    def current_largest_pool_size(self) -> int:
+        """The most worker threads alive at once."""
+        return self._pool.largest_pool_size
+
+    @property
+    def current_core_pool_size(self) -> int:
+        """The configured core size."""
+        return self._pool.properties.core_size
+
+    @property
+    def current_maximum_pool_size(self) -> int:
+        """The most workers the pool may run."""
+        return self._pool.properties.effective_maximum_size
+
+    @property
+    def rolling_count_threads_executed(self) -> int:
+        """Tasks started within the rolling window."""
+        return self._rolling_total(_EXECUTED)
+
+    @property
+    def rolling_count_threads_rejected(self) -> int:
+        """Tasks refused within the rolling window."""
+        return self._rolling_total(_REJECTED)
+
+    @property
+    def cumulative_count_threads_executed(self) -> int:
+        """Tasks started since the pool was created."""
+        with self._lock:
+            return self._rolling.cumulative(_EXECUTED)
+
+    @property
+    def cumulative_count_threads_rejected(self) -> int:
+        """Tasks refused since the pool was created."""
+        with self._lock:
+            return self._rolling.cumulative(_REJECTED)
+
+    @property
+    def rolling_max_active_threads(self) -> int:
+        """The most tasks running at once within the rolling window."""
+        now = clock.monotonic()
+        with self._lock:
+            return self._rolling.peak(now)
+
+    @property
+    def rolling_window_ms(self) -> int:
+        """The rolling window's length in milliseconds."""
+        return self._window[0]
+
+    def _rolling_total(self, kind: int) -> int:
+        now = clock.monotonic()
+        with self._lock:
+            return self._rolling.total(kind, now)
+
+    def __repr__(self) -> str:
+        return f"ThreadPoolMetrics({self.pool_key!r})"
+
+
+def _pool_window_of(properties: ThreadPoolProperties) -> tuple[int, int]:
+    return (
+        properties.metrics_rolling_stats_time_ms,
+        properties.metrics_rolling_stats_num_buckets,
+    )

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from itertools import accumulate
 
 from hystrixpy.rolling import _Ring
 
@@ -63,13 +64,19 @@ def bin_bounds(index: int) -> tuple[int, int]:
 
 
 class RollingPercentile:
-    """Latency percentiles over a rolling window of ``num_buckets`` buckets."""
+    """Latency percentiles over a rolling window of ``num_buckets`` buckets.
 
-    __slots__ = ("_counts", "_hists", "_maxima", "_minima", "_ring", "_sums")
+    Besides each bucket's histogram it keeps their sum for the whole window,
+    updated as samples arrive and as buckets expire, so reading percentiles
+    scans one histogram however many buckets there are.
+    """
+
+    __slots__ = ("_counts", "_hists", "_maxima", "_minima", "_ring", "_sums", "_window")
 
     def __init__(self, window_ms: int, num_buckets: int) -> None:
         self._ring = _Ring(window_ms, num_buckets)
         self._hists: list[array[int] | None] = [None] * num_buckets
+        self._window: array[int] | None = None
         self._counts = [0] * num_buckets
         self._sums = [0] * num_buckets
         self._maxima = [0] * num_buckets
@@ -77,25 +84,39 @@ class RollingPercentile:
 
     def _slot(self, now: float) -> int:
         ring = self._ring
-        for index in ring.advance(ring.bucket_of(now)):
-            self._hists[index] = None
-            self._counts[index] = self._sums[index] = 0
-            self._maxima[index] = self._minima[index] = 0
+        bucket = int(now * 1000.0) // ring.bucket_ms
+        if bucket != ring.latest:
+            for index in ring.advance(bucket):
+                self._expire(index)
         return ring.slot()
+
+    def _expire(self, index: int) -> None:
+        hist = self._hists[index]
+        window = self._window
+        if hist is not None and window is not None:
+            for position, count in enumerate(hist):
+                if count:
+                    window[position] -= count
+        self._hists[index] = None
+        self._counts[index] = self._sums[index] = 0
+        self._maxima[index] = self._minima[index] = 0
 
     def record(self, value_ms: int, now: float) -> None:
         """Add one sample of ``value_ms`` milliseconds at time ``now``."""
-        value = max(value_ms, 0)
+        value = value_ms if value_ms > 0 else 0
         slot = self._slot(now)
         hist = self._hists[slot]
         if hist is None:
             hist = self._hists[slot] = array("H", bytes(2 * BIN_COUNT))
-        index = bin_of(value)
+            if self._window is None:
+                self._window = array("I", bytes(4 * BIN_COUNT))
+        index = bisect_right(_LOWS, value) - 1
         try:
             hist[index] += 1
         except OverflowError:
             hist = self._hists[slot] = array("I", hist)
             hist[index] += 1
+        self._window[index] += 1  # type: ignore[index]
         count = self._counts[slot]
         if count == 0 or value < self._minima[slot]:
             self._minima[slot] = value
@@ -120,44 +141,26 @@ class RollingPercentile:
         return self.percentiles([percent], now)[0]
 
     def percentiles(self, percents: list[float], now: float) -> list[int]:
-        """Several percentiles at once (one pass over the histograms)."""
+        """Several percentiles at once (one pass over the window's histogram)."""
         for percent in percents:
             if not 0 <= percent <= 100:
                 raise ValueError(f"a percentile must be within 0..100, got {percent!r}")
         self._slot(now)
         count = sum(self._counts)
-        if count == 0:
+        if count == 0 or self._window is None:
             return [0 for _ in percents]
         live = [i for i, c in enumerate(self._counts) if c]
         smallest = min(self._minima[i] for i in live)
         largest = max(self._maxima[i] for i in live)
-        merged = [0] * BIN_COUNT
-        for i in live:
-            hist = self._hists[i]
-            assert hist is not None
-            for index, value in enumerate(hist):
-                if value:
-                    merged[index] += value
-        ranks = sorted((max(math.ceil(p / 100.0 * count), 1), n) for n, p in enumerate(percents))
-        answers = [0] * len(percents)
-        seen = 0
-        position = 0
-        for index, value in enumerate(merged):
-            if not value:
-                continue
-            seen += value
-            while position < len(ranks) and ranks[position][0] <= seen:
-                answers[ranks[position][1]] = self._estimate(index, smallest, largest)
-                position += 1
-            if position == len(ranks):
-                break
-        for n, percent in enumerate(percents):
+        running = list(accumulate(self._window))
+        answers = []
+        for percent in percents:
             if percent == 0:
-                answers[n] = smallest
+                answers.append(smallest)
             elif percent == 100:
-                answers[n] = largest
+                answers.append(largest)
+            else:
+                rank = max(math.ceil(percent / 100.0 * count), 1)
+                index = bisect_left(running, rank)
+                answers.append(min(max(_MIDDLES[index], smallest), largest))
         return answers
-
-    @staticmethod
-    def _estimate(index: int, smallest: int, largest: int) -> int:
-        return min(max(_MIDDLES[index], smallest), largest)

@@ -10,22 +10,27 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from hystrixpy import _log
+from hystrixpy import _log, clock
 from hystrixpy._timer import DeadlineTimer
 from hystrixpy.bulkhead import SemaphoreBulkhead, ThreadPoolBulkhead
 from hystrixpy.circuit_breaker import CircuitBreaker, CircuitState, NoOpCircuitBreaker
 from hystrixpy.config import Configuration
-from hystrixpy.metrics import CommandMetrics
+from hystrixpy.metrics import CommandMetrics, ThreadPoolMetrics
 from hystrixpy.properties import CommandProperties, ThreadPoolProperties
 
 __all__ = [
     "CommandKeyState",
     "circuit_breaker",
     "command_metrics",
+    "command_states",
     "configure",
+    "evict_idle",
     "reset",
     "thread_pool",
+    "thread_pool_metrics",
+    "thread_pools",
 ]
 
 
@@ -57,6 +62,8 @@ class CommandKeyState:
             self.properties.fallback_isolation_semaphore_max_concurrent_requests
         )
         self._pool: ThreadPoolBulkhead | None = None
+        #: When an execution of this key last began (monotonic seconds), for evict_idle().
+        self.last_used = clock.monotonic()
 
     def _new_breaker(self) -> CircuitBreaker | NoOpCircuitBreaker:
         if not self.properties.circuit_breaker_enabled:
@@ -110,15 +117,43 @@ _pools: dict[str, tuple[ThreadPoolBulkhead, ThreadPoolProperties, int]] = {}
 _timer: DeadlineTimer | None = None
 # The properties each command class declared for its key, kept across reset() (the classes
 # still exist), so configure() can refuse an override that clashes with a class not yet used.
-_declared: dict[str, list[CommandProperties]] = {}
+_declared: dict[str, list[Declaration]] = {}
 
 
-def declare(command_key: str, properties: CommandProperties) -> None:
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """What a command class says about its key: its group, pool and properties."""
+
+    command_key: str
+    group_key: str
+    thread_pool_key: str
+    properties: CommandProperties
+    thread_pool_properties: ThreadPoolProperties
+
+
+def declare(declaration: Declaration) -> None:
     """Note a command class's key and properties; fail now if the configuration clashes."""
-    _config.command_properties(command_key, properties)
-    known = _declared.setdefault(command_key, [])
-    if properties not in known:
-        known.append(properties)
+    _config.command_properties(declaration.command_key, declaration.properties)
+    known = _declared.setdefault(declaration.command_key, [])
+    if declaration not in known:
+        known.append(declaration)
+
+
+def declared_states() -> list[CommandKeyState]:
+    """The state of every command key in use or declared by a class (created if need be).
+
+    Lets monitoring show every command from the start, before any has run.
+    """
+    for declarations in list(_declared.values()):
+        first = declarations[0]
+        command_state(
+            first.command_key,
+            first.group_key,
+            first.thread_pool_key,
+            first.properties,
+            first.thread_pool_properties,
+        )
+    return command_states()
 
 
 def command_state(
@@ -173,6 +208,67 @@ def timer() -> DeadlineTimer:
     return current
 
 
+def thread_pool_metrics(pool_key: str) -> ThreadPoolMetrics:
+    """The metrics of the pool ``pool_key``; ``KeyError`` if no command has used it."""
+    entry = _pools.get(pool_key)
+    if entry is None:
+        raise KeyError(f"no thread pool with key {pool_key!r} has been used")
+    return entry[0].metrics
+
+
+def known_pool_keys() -> list[str]:
+    """The thread-pool keys in use, in the order they were first used."""
+    return list(_pools)
+
+
+def command_states() -> list[CommandKeyState]:
+    """The state of every command key in use, refreshed to the current configuration."""
+    states = list(_states.values())
+    for state in states:
+        if state.config_version != _config.version:
+            state.refresh()
+    return states
+
+
+def thread_pools() -> list[ThreadPoolBulkhead]:
+    """Every thread pool in use."""
+    return [entry[0] for entry in list(_pools.values())]
+
+
+def evict_idle(idle_seconds: float) -> list[str]:
+    """Forget command keys unused for ``idle_seconds``, and pools no remaining key uses.
+
+    A key with a run() still executing is kept. An evicted key starts afresh
+    (closed breaker, empty metrics) if it is used again; a pool that is dropped
+    is shut down after its queued work. Returns the evicted command keys.
+    Call it now and then in processes that make command keys dynamically
+    (per tenant, per host, ...), so their metrics do not pile up.
+    """
+    if idle_seconds < 0:
+        raise ValueError(f"idle_seconds must be >= 0, got {idle_seconds!r}")
+    cutoff = clock.monotonic() - idle_seconds
+    with _lock:
+        evicted = [
+            key
+            for key, state in _states.items()
+            if state.last_used <= cutoff and state.metrics.current_concurrent_execution_count == 0
+        ]
+        for key in evicted:
+            del _states[key]
+        in_use = {state.thread_pool_key for state in _states.values()}
+        idle_pools = [
+            key
+            for key, (pool, _, _) in _pools.items()
+            if key not in in_use and pool.admitted_count == 0
+        ]
+        dropped = [_pools.pop(key)[0] for key in idle_pools]
+    for pool in dropped:
+        pool.shutdown(wait=False)
+    if evicted:
+        _log.info("command_keys_evicted", count=len(evicted), pools=len(dropped))
+    return evicted
+
+
 def command_metrics(command_key: str) -> CommandMetrics:
     """The metrics of ``command_key``; ``KeyError`` if no such command has run or been declared."""
     return _known_state(command_key).metrics
@@ -210,8 +306,8 @@ def configure(settings: Mapping[str, object]) -> None:
 
 def _validate_known_keys(config: Configuration) -> None:
     for command_key, declarations in list(_declared.items()):
-        for declared in declarations:
-            config.command_properties(command_key, declared)
+        for declaration in declarations:
+            config.command_properties(command_key, declaration.properties)
     for state in list(_states.values()):
         config.command_properties(state.command_key, state.declared)
     for pool_key, (_, declared_pool, _) in list(_pools.items()):
