@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from hystrixpy import clock
 from hystrixpy.events import HEALTH_ERRORS, HEALTH_TOTAL, EventType
-from hystrixpy.properties import CommandProperties, ThreadPoolProperties
 from hystrixpy.percentiles import RollingPercentile
+from hystrixpy.properties import CommandProperties, ThreadPoolProperties
 from hystrixpy.rolling import RollingCounter
 
 if TYPE_CHECKING:
