@@ -17,6 +17,7 @@ from hystrixpy.exceptions import (
     RejectedError,
     ShortCircuitedError,
 )
+from hystrixpy.hooks import ExecutionHook, HookEvent
 from hystrixpy.metrics import CommandMetrics, HealthCounts, ThreadPoolMetrics
 from hystrixpy.properties import CommandProperties, ThreadPoolProperties
 from hystrixpy.registry import (
@@ -24,9 +25,11 @@ from hystrixpy.registry import (
     command_metrics,
     configure,
     evict_idle,
+    register_hook,
     reset,
     thread_pool,
     thread_pool_metrics,
+    unregister_hook,
 )
 
 __version__ = "0.1.0"
@@ -40,9 +43,11 @@ __all__ = [
     "CommandProperties",
     "CommandTimeoutError",
     "EventType",
+    "ExecutionHook",
     "ExecutionResult",
     "FailureType",
     "HealthCounts",
+    "HookEvent",
     "HystrixError",
     "HystrixRuntimeError",
     "IsolationStrategy",
@@ -56,7 +61,9 @@ __all__ = [
     "command_metrics",
     "configure",
     "evict_idle",
+    "register_hook",
     "reset",
     "thread_pool",
     "thread_pool_metrics",
+    "unregister_hook",
 ]

@@ -18,7 +18,15 @@ from typing import Any
 
 import structlog
 
-__all__ = ["LOGGER_NAME", "debug", "error", "info", "warning"]
+__all__ = [
+    "LOGGER_NAME",
+    "debug",
+    "debug_enabled",
+    "error",
+    "forget_cached_levels",
+    "info",
+    "warning",
+]
 
 LOGGER_NAME = "hystrixpy"
 _stdlib_logger = logging.getLogger(LOGGER_NAME)
@@ -67,3 +75,46 @@ def warning(event: str, /, **fields: Any) -> None:
 def error(event: str, /, **fields: Any) -> None:
     """Log an ERROR event."""
     _emit(logging.ERROR, event, fields)
+
+
+class _DebugSwitch:
+    """Whether DEBUG events would be seen, re-checked at most once a second of clock time.
+
+    Lets the per-execution debug event cost one comparison when debug logging is off.
+    """
+
+    __slots__ = ("checked_at", "enabled")
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.checked_at = float("-inf")
+
+
+_debug_switch = _DebugSwitch()
+_RECHECK_SECONDS = 1.0
+
+
+def debug_enabled(now: float) -> bool:
+    """Whether hystrixpy's DEBUG events are wanted (as of at most a second ago)."""
+    switch = _debug_switch
+    if switch.checked_at <= now < switch.checked_at + _RECHECK_SECONDS:
+        return switch.enabled
+    switch.enabled = _debug_wanted()
+    switch.checked_at = now
+    return switch.enabled
+
+
+def forget_cached_levels() -> None:
+    """Check the log level afresh at the next :func:`debug_enabled` call."""
+    _debug_switch.checked_at = float("-inf")
+
+
+def _debug_wanted() -> bool:
+    if not structlog.is_configured():
+        return _stdlib_logger.isEnabledFor(logging.DEBUG)
+    logger = structlog.get_logger(LOGGER_NAME).bind()
+    for name in ("is_enabled_for", "isEnabledFor"):
+        check = getattr(logger, name, None)
+        if callable(check):
+            return bool(check(logging.DEBUG))
+    return True  # a logger that cannot say: let it decide per event

@@ -48,6 +48,7 @@ from hystrixpy.exceptions import (
     RejectedError,
     ShortCircuitedError,
 )
+from hystrixpy.registry import hooks as _hooks
 
 if TYPE_CHECKING:
     from hystrixpy.command import Command
@@ -106,6 +107,8 @@ def begin(command: Command[R]) -> Execution[R]:
     )
     execution = Execution(command, state, clock.monotonic())
     command._execution = execution
+    if _hooks.active:
+        _hooks.notify("on_start", command)
     return execution
 
 
@@ -364,6 +367,8 @@ class Execution(Generic[R]):
         self.record(_SUCCESS_ONLY, now, run_finished=run_finished)
         if self.trial:
             self.state.circuit_breaker.on_result(True, False, True, now)
+        if _hooks.active:
+            _hooks.notify("on_success", self.command)
         return value
 
     def conclude_error(self, error: BaseException, now: float, *, run_finished: bool) -> R:
@@ -379,6 +384,8 @@ class Execution(Generic[R]):
             self.record((_BAD_REQUEST, _EXCEPTION_THROWN), now, run_finished=run_finished)
             if self.trial:
                 self.state.circuit_breaker.on_result(False, False, True, now)
+            if _hooks.active:
+                _hooks.notify("on_error", self.command, FailureType.BAD_REQUEST_EXCEPTION, error)
             raise error
         if type(error) is _PoolShutDownError:
             return self.reject_from_pool()
@@ -423,6 +430,8 @@ class Execution(Generic[R]):
         result.exception = cause
         self.record((event,), now, run_finished=run_finished, final=False)
         self.state.circuit_breaker.on_result(False, event in HEALTH_ERRORS, self.trial, now)
+        if _hooks.active:
+            _hooks.notify("on_error", self.command, failure_type, cause)
         if failure_type in (
             FailureType.REJECTED_THREAD_EXECUTION,
             FailureType.REJECTED_SEMAPHORE_EXECUTION,
@@ -444,11 +453,15 @@ class Execution(Generic[R]):
             self.give_up(
                 EventType.FALLBACK_REJECTION, FailureType.REJECTED_SEMAPHORE_FALLBACK, cause
             )
+        if _hooks.active:
+            _hooks.notify("on_fallback_start", command)
         try:
             value = command.get_fallback()
         except Exception as error:
             semaphore.release()
             _log.warning("fallback_failed", error=repr(error), **self.log_fields())
+            if _hooks.active:
+                _hooks.notify("on_fallback_error", command, error)
             self.give_up(EventType.FALLBACK_FAILURE, failure_type, cause, error)
         except BaseException:
             semaphore.release()
@@ -456,6 +469,8 @@ class Execution(Generic[R]):
             raise
         semaphore.release()
         self.record((EventType.FALLBACK_SUCCESS,), clock.monotonic())
+        if _hooks.active:
+            _hooks.notify("on_fallback_success", command)
         return value
 
     def give_up(
@@ -505,6 +520,17 @@ class Execution(Generic[R]):
             execution_ms=result.execution_time_ms if first else -1,
             total_ms=total_ms,
         )
+        if _hooks.active:
+            for event in events:
+                _hooks.notify("on_event", self.command, event)
+        if final and _log.debug_enabled(now):
+            _log.debug(
+                "execution_finished",
+                events=[event.name for event in result.events],
+                total_ms=total_ms,
+                execution_ms=result.execution_time_ms,
+                **self.log_fields(),
+            )
 
     def log_fields(self) -> dict[str, str]:
         """The keys every log event carries."""

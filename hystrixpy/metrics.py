@@ -22,7 +22,7 @@ from hystrixpy.rolling import RollingCounter
 if TYPE_CHECKING:
     from hystrixpy.bulkhead import ThreadPoolBulkhead
 
-__all__ = ["CommandMetrics", "HealthCounts", "ThreadPoolMetrics"]
+__all__ = ["CommandMetrics", "HealthCounts", "MetricsSnapshot", "ThreadPoolMetrics"]
 
 _EVENT_KINDS = len(EventType)
 _HEALTH_TOTAL_KIND, _HEALTH_ERRORS_KIND = _EVENT_KINDS, _EVENT_KINDS + 1
@@ -33,6 +33,28 @@ _KINDS_OF: list[list[int]] = [
     + ([_HEALTH_ERRORS_KIND] if event in HEALTH_ERRORS else [])
     for event in EventType
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSnapshot:
+    """One command key's rolling readings, taken together (see :meth:`CommandMetrics.snapshot`).
+
+    ``rolling_counts`` is indexed by :attr:`EventType.index`; the percentile
+    lists follow the percents asked for.
+    """
+
+    rolling_counts: list[int]
+    health: HealthCounts
+    concurrent_executions: int
+    rolling_max_concurrent_executions: int
+    execution_percentiles: list[int]
+    execution_mean: int
+    total_percentiles: list[int]
+    total_mean: int
+
+    def rolling_count(self, event: EventType) -> int:
+        """The rolling count of ``event``."""
+        return self.rolling_counts[event.index]
 
 
 def _latency_window_of(properties: CommandProperties) -> tuple[int, int] | None:
@@ -195,6 +217,31 @@ class CommandMetrics:
         now = clock.monotonic()
         with self._lock:
             return self._rolling.peak(now)
+
+    def snapshot(self, percents: Sequence[float] = ()) -> MetricsSnapshot:
+        """Every rolling reading at one instant, taking the lock once (for monitoring)."""
+        now = clock.monotonic()
+        wanted = list(percents)
+        with self._lock:
+            totals = self._rolling.totals(now)
+            peak = self._rolling.peak(now)
+            execution = self._execution_latency
+            total = self._total_latency
+            return MetricsSnapshot(
+                rolling_counts=totals[:_EVENT_KINDS],
+                health=HealthCounts(
+                    total_requests=totals[_HEALTH_TOTAL_KIND],
+                    error_count=totals[_HEALTH_ERRORS_KIND],
+                ),
+                concurrent_executions=len(self._running),
+                rolling_max_concurrent_executions=peak,
+                execution_percentiles=(
+                    execution.percentiles(wanted, now) if execution else [0] * len(wanted)
+                ),
+                execution_mean=execution.mean(now) if execution else 0,
+                total_percentiles=total.percentiles(wanted, now) if total else [0] * len(wanted),
+                total_mean=total.mean(now) if total else 0,
+            )
 
     def execution_time_percentile(self, percent: float) -> int:
         """run()'s own latency at ``percent`` (0-100), in ms, over the percentile window."""

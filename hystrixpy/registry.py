@@ -17,6 +17,7 @@ from hystrixpy._timer import DeadlineTimer
 from hystrixpy.bulkhead import SemaphoreBulkhead, ThreadPoolBulkhead
 from hystrixpy.circuit_breaker import CircuitBreaker, CircuitState, NoOpCircuitBreaker
 from hystrixpy.config import Configuration
+from hystrixpy.hooks import HookRegistry
 from hystrixpy.metrics import CommandMetrics, ThreadPoolMetrics
 from hystrixpy.properties import CommandProperties, ThreadPoolProperties
 
@@ -27,10 +28,13 @@ __all__ = [
     "command_states",
     "configure",
     "evict_idle",
+    "hooks",
+    "register_hook",
     "reset",
     "thread_pool",
     "thread_pool_metrics",
     "thread_pools",
+    "unregister_hook",
 ]
 
 
@@ -71,6 +75,8 @@ class CommandKeyState:
         return CircuitBreaker(self.command_key, self.metrics, self.properties, self._breaker_moved)
 
     def _breaker_moved(self, command_key: str, old: CircuitState, new: CircuitState) -> None:
+        if hooks.active:
+            hooks.notify("on_circuit_state_change", command_key, old, new)
         log = _log.warning if new is CircuitState.OPEN else _log.info
         log(
             "circuit_" + new.name.lower(),
@@ -112,6 +118,8 @@ class CommandKeyState:
 
 _lock = threading.RLock()
 _config = Configuration()
+#: The registered execution hooks (see :mod:`hystrixpy.hooks`).
+hooks = HookRegistry()
 _states: dict[str, CommandKeyState] = {}
 _pools: dict[str, tuple[ThreadPoolBulkhead, ThreadPoolProperties, int]] = {}
 _timer: DeadlineTimer | None = None
@@ -293,6 +301,16 @@ def known_command_keys() -> list[str]:
     return list(_states)
 
 
+def register_hook(hook: object) -> object:
+    """Register an execution hook (see :mod:`hystrixpy.hooks`); returns it."""
+    return hooks.register(hook)
+
+
+def unregister_hook(hook: object) -> None:
+    """Remove a hook registered with :func:`register_hook`."""
+    hooks.unregister(hook)
+
+
 def configure(settings: Mapping[str, object]) -> None:
     """Set configuration overrides by Hystrix or snake_case names (see :mod:`hystrixpy.config`).
 
@@ -320,7 +338,7 @@ def configuration() -> Configuration:
 
 
 def reset() -> None:
-    """Forget every breaker, metric, pool (shut down) and configuration override.
+    """Forget every breaker, metric, pool (shut down), configuration override and hook.
 
     Meant for tests and reloads. Work already queued on a pool still runs.
     """
@@ -330,6 +348,8 @@ def reset() -> None:
         _pools.clear()
         _states.clear()
         _config.clear()
+        hooks.clear()
+        _log.forget_cached_levels()
         old_timer, _timer = _timer, None
     for pool in pools:
         pool.shutdown(wait=False)

@@ -176,7 +176,7 @@ class TestStructlogLogging:
         """A timed-out execution's structured event has command_key, group_key, thread_pool_key."""
         assert Slow(fake_clock).execute() == "fallback"
 
-        assert captured.entries == [
+        assert [e for e in captured.entries if e["event"] != "execution_finished"] == [
             {
                 "event": "execution_timed_out",
                 "log_level": "info",
@@ -235,3 +235,77 @@ class TestStructlogLogging:
         [event] = [e for e in captured.entries if e["event"] == "execution_timed_out"]
         assert event["request_id"] == "req-9"
         assert event["command_key"] == "SeesContext"
+
+
+class TestExecutionFinishedEvent:
+    def test_debug_event_per_execution_when_debug_is_on(
+        self, fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """With DEBUG on, each finished execution logs its keys, events and durations."""
+        caplog.set_level(logging.DEBUG, logger="hystrixpy")
+        _log.forget_cached_levels()
+
+        assert Slow(fake_clock).execute() == "fallback"
+
+        [record] = [r for r in caplog.records if r.hystrixpy_event == "execution_finished"]
+        assert record.levelno == logging.DEBUG
+        assert record.hystrixpy == {
+            "events": ["TIMEOUT", "FALLBACK_SUCCESS"],
+            "total_ms": 200,
+            "execution_ms": 200,
+            "command_key": "Slow",
+            "group_key": "LogGroup",
+            "thread_pool_key": "LogPool",
+        }
+
+    def test_no_debug_event_when_debug_is_off(
+        self, fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """At INFO, no per-execution event is produced."""
+        caplog.set_level(logging.INFO, logger="hystrixpy")
+        _log.forget_cached_levels()
+
+        Slow(fake_clock).execute()
+
+        assert not [r for r in caplog.records if r.hystrixpy_event == "execution_finished"]
+
+    def test_level_is_checked_again_within_a_second(
+        self, fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Turning DEBUG on is noticed once a second of clock time has passed."""
+        caplog.set_level(logging.INFO, logger="hystrixpy")
+        _log.forget_cached_levels()
+        assert not _log.debug_enabled(fake_clock.monotonic())
+
+        caplog.set_level(logging.DEBUG, logger="hystrixpy")
+        assert not _log.debug_enabled(fake_clock.monotonic())
+        fake_clock.advance(1.0)
+        assert _log.debug_enabled(fake_clock.monotonic())
+
+    def test_filtering_structlog_logger_below_debug_gets_no_event(
+        self, fake_clock: FakeClock
+    ) -> None:
+        """A structlog pipeline filtering at INFO receives no per-execution debug event."""
+        capture = LogCapture()
+        structlog.configure(
+            processors=[capture],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        )
+        _log.forget_cached_levels()
+
+        Slow(fake_clock).execute()
+
+        assert [e["event"] for e in capture.entries] == ["execution_timed_out"]
+
+    def test_structlog_logger_that_cannot_tell_gets_the_event(
+        self, fake_clock: FakeClock, captured: LogCapture
+    ) -> None:
+        """A structlog pipeline with no level check receives the debug event."""
+        _log.forget_cached_levels()
+
+        Slow(fake_clock).execute()
+
+        assert [e["event"] for e in captured.entries] == [
+            "execution_timed_out",
+            "execution_finished",
+        ]

@@ -1,0 +1,415 @@
+"""The Hystrix metrics stream: server-sent events the Hystrix Dashboard and Turbine read.
+
+Every interval the stream sends one ``HystrixCommand`` message per command
+key and one ``HystrixThreadPool`` message per pool, with Hystrix's field
+names and types, followed by a keep-alive ``ping``. Commands whose classes
+are defined are sent from the first interval, before any has run.
+
+Three ways to serve it:
+
+* :func:`make_wsgi_app`: a WSGI application to mount in any WSGI server;
+* :class:`MetricsStream`: an iterator of SSE chunks, for a framework's
+  streaming response (Flask, Django);
+* :func:`start_http_server`: a small HTTP server on a daemon thread serving
+  ``/hystrix.stream``, for processes that are not web applications.
+
+Only metrics are sent, never arguments or results of commands. The server
+binds to loopback unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import socketserver
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+from hystrixpy import _log, clock, registry
+from hystrixpy.bulkhead import ThreadPoolBulkhead
+from hystrixpy.circuit_breaker import CircuitBreaker
+from hystrixpy.events import EventType
+from hystrixpy.registry import CommandKeyState
+
+__all__ = [
+    "DEFAULT_DELAY_MS",
+    "MAX_DELAY_MS",
+    "MIN_DELAY_MS",
+    "MetricsStream",
+    "StreamApp",
+    "StreamServer",
+    "command_message",
+    "make_wsgi_app",
+    "messages",
+    "pool_message",
+    "start_http_server",
+]
+
+#: The default interval between batches of messages.
+DEFAULT_DELAY_MS = 500
+#: The shortest interval a client may ask for with ``?delay=``.
+MIN_DELAY_MS = 50
+#: The longest interval a client may ask for.
+MAX_DELAY_MS = 60_000
+#: Concurrent connections served at once by default; more get HTTP 503.
+DEFAULT_MAX_CONNECTIONS = 5
+
+_PERCENTS = [0, 25, 50, 75, 90, 95, 99, 99.5, 100]
+_PERCENT_KEYS = ["0", "25", "50", "75", "90", "95", "99", "99.5", "100"]
+_PING = b"ping: \n\n"
+HEADERS = [
+    ("Content-Type", "text/event-stream;charset=UTF-8"),
+    ("Cache-Control", "no-cache, no-store, max-age=0, must-revalidate"),
+    ("Pragma", "no-cache"),
+]
+
+# The rolling counts of a HystrixCommand message, in Hystrix's order.
+_ROLLING_COUNT_FIELDS = [
+    ("rollingCountBadRequests", EventType.BAD_REQUEST),
+    ("rollingCountCollapsedRequests", EventType.COLLAPSED),
+    ("rollingCountEmit", EventType.EMIT),
+    ("rollingCountExceptionsThrown", EventType.EXCEPTION_THROWN),
+    ("rollingCountFailure", EventType.FAILURE),
+    ("rollingCountFallbackEmit", EventType.FALLBACK_EMIT),
+    ("rollingCountFallbackFailure", EventType.FALLBACK_FAILURE),
+    ("rollingCountFallbackMissing", EventType.FALLBACK_MISSING),
+    ("rollingCountFallbackRejection", EventType.FALLBACK_REJECTION),
+    ("rollingCountFallbackSuccess", EventType.FALLBACK_SUCCESS),
+    ("rollingCountResponsesFromCache", EventType.RESPONSE_FROM_CACHE),
+    ("rollingCountSemaphoreRejected", EventType.SEMAPHORE_REJECTED),
+    ("rollingCountShortCircuited", EventType.SHORT_CIRCUITED),
+    ("rollingCountSuccess", EventType.SUCCESS),
+    ("rollingCountThreadPoolRejected", EventType.THREAD_POOL_REJECTED),
+    ("rollingCountTimeout", EventType.TIMEOUT),
+]
+
+
+def _wall_ms() -> int:
+    return int(clock.wall_time() * 1000)
+
+
+def command_message(state: CommandKeyState, current_time_ms: int | None = None) -> dict[str, Any]:
+    """The ``HystrixCommand`` message of one command key, in Hystrix's field order."""
+    snapshot = state.metrics.snapshot(_PERCENTS)
+    properties = state.properties
+    breaker = state.circuit_breaker
+    message: dict[str, Any] = {
+        "type": "HystrixCommand",
+        "name": state.command_key,
+        "group": state.group_key,
+        "currentTime": _wall_ms() if current_time_ms is None else current_time_ms,
+        "isCircuitBreakerOpen": isinstance(breaker, CircuitBreaker) and breaker.is_open(),
+        "errorPercentage": snapshot.health.error_percentage,
+        "errorCount": snapshot.health.error_count,
+        "requestCount": snapshot.health.total_requests,
+    }
+    for field, event in _ROLLING_COUNT_FIELDS:
+        message[field] = snapshot.rolling_count(event)
+    timeout_ms = properties.execution_timeout_ms
+    message.update(
+        {
+            "currentConcurrentExecutionCount": snapshot.concurrent_executions,
+            "rollingMaxConcurrentExecutionCount": snapshot.rolling_max_concurrent_executions,
+            "latencyExecute_mean": snapshot.execution_mean,
+            "latencyExecute": dict(zip(_PERCENT_KEYS, snapshot.execution_percentiles, strict=True)),
+            "latencyTotal_mean": snapshot.total_mean,
+            "latencyTotal": dict(zip(_PERCENT_KEYS, snapshot.total_percentiles, strict=True)),
+            "propertyValue_circuitBreakerRequestVolumeThreshold": (
+                properties.circuit_breaker_request_volume_threshold
+            ),
+            "propertyValue_circuitBreakerSleepWindowInMilliseconds": (
+                properties.circuit_breaker_sleep_window_ms
+            ),
+            "propertyValue_circuitBreakerErrorThresholdPercentage": (
+                properties.circuit_breaker_error_threshold_percentage
+            ),
+            "propertyValue_circuitBreakerForceOpen": properties.circuit_breaker_force_open,
+            "propertyValue_circuitBreakerForceClosed": properties.circuit_breaker_force_closed,
+            "propertyValue_circuitBreakerEnabled": properties.circuit_breaker_enabled,
+            "propertyValue_executionIsolationStrategy": (
+                properties.execution_isolation_strategy.name
+            ),
+            "propertyValue_executionIsolationThreadTimeoutInMilliseconds": timeout_ms,
+            "propertyValue_executionTimeoutInMilliseconds": timeout_ms,
+            # Python cannot interrupt a thread: a timed-out run() is abandoned, not interrupted.
+            "propertyValue_executionIsolationThreadInterruptOnTimeout": False,
+            "propertyValue_executionIsolationThreadPoolKeyOverride": (
+                properties.thread_pool_key_override
+            ),
+            "propertyValue_executionIsolationSemaphoreMaxConcurrentRequests": (
+                properties.execution_isolation_semaphore_max_concurrent_requests
+            ),
+            "propertyValue_fallbackIsolationSemaphoreMaxConcurrentRequests": (
+                properties.fallback_isolation_semaphore_max_concurrent_requests
+            ),
+            "propertyValue_metricsRollingStatisticalWindowInMilliseconds": (
+                properties.metrics_rolling_stats_time_ms
+            ),
+            "propertyValue_requestCacheEnabled": properties.request_cache_enabled,
+            "propertyValue_requestLogEnabled": properties.request_log_enabled,
+            "reportingHosts": 1,
+            "threadPool": state.thread_pool_key,
+        }
+    )
+    return message
+
+
+def pool_message(pool: ThreadPoolBulkhead, current_time_ms: int | None = None) -> dict[str, Any]:
+    """The ``HystrixThreadPool`` message of one pool, in Hystrix's field order."""
+    metrics = pool.metrics
+    properties = pool.properties
+    return {
+        "type": "HystrixThreadPool",
+        "name": pool.pool_key,
+        "currentTime": _wall_ms() if current_time_ms is None else current_time_ms,
+        "currentActiveCount": metrics.current_active_count,
+        "currentCompletedTaskCount": metrics.current_completed_task_count,
+        "currentCorePoolSize": properties.core_size,
+        "currentLargestPoolSize": metrics.current_largest_pool_size,
+        "currentMaximumPoolSize": properties.effective_maximum_size,
+        "currentPoolSize": metrics.current_pool_size,
+        "currentQueueSize": metrics.current_queue_size,
+        "currentTaskCount": metrics.current_task_count,
+        "rollingCountThreadsExecuted": metrics.rolling_count_threads_executed,
+        "rollingMaxActiveThreads": metrics.rolling_max_active_threads,
+        "rollingCountCommandRejections": metrics.rolling_count_threads_rejected,
+        "propertyValue_queueSizeRejectionThreshold": properties.queue_size_rejection_threshold,
+        "propertyValue_metricsRollingStatisticalWindowInMilliseconds": (
+            properties.metrics_rolling_stats_time_ms
+        ),
+        "reportingHosts": 1,
+    }
+
+
+def messages() -> list[dict[str, Any]]:
+    """One message per known command key and per pool, as of now."""
+    now_ms = _wall_ms()
+    states = registry.declared_states()
+    for state in states:
+        if state.properties.execution_isolation_strategy.name == "THREAD":
+            state.pool(state.thread_pool_key)  # so a pool shows before its first task
+    found = [command_message(state, now_ms) for state in states]
+    found.extend(pool_message(pool, now_ms) for pool in registry.thread_pools())
+    return found
+
+
+def _encode(message: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(message, separators=(",", ":")).encode() + b"\n\n"
+
+
+class MetricsStream:
+    """An iterator of server-sent-event chunks: every interval, all messages and a ping.
+
+    The first chunk is ready at once; each later one after ``delay_ms`` on
+    hystrixpy's clock. :meth:`close` (from any thread) ends the iteration.
+    """
+
+    def __init__(self, delay_ms: int = DEFAULT_DELAY_MS) -> None:
+        _check_delay(delay_ms)
+        self.delay_ms = delay_ms
+        self._closed = threading.Lock()
+        self._closed.acquire()
+        self._first = True
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        # The lock is held while the stream is open; close() releases it.
+        if not self._closed.locked():
+            raise StopIteration
+        if not self._first and clock.wait(self._closed, self.delay_ms / 1000.0):
+            self._closed.release()  # closed while waiting: leave it released
+            raise StopIteration
+        self._first = False
+        return b"".join(_encode(message) for message in messages()) + _PING
+
+    def close(self) -> None:
+        """End the stream; a waiting ``next()`` returns at once."""
+        if self._closed.locked():
+            self._closed.release()
+
+
+def _check_delay(delay_ms: int) -> None:
+    if not MIN_DELAY_MS <= delay_ms <= MAX_DELAY_MS:
+        raise ValueError(
+            f"delay must be between {MIN_DELAY_MS} and {MAX_DELAY_MS} ms, got {delay_ms!r}"
+        )
+
+
+StartResponse = Callable[..., Any]
+
+
+class _Response:
+    """The WSGI body of one connection: gives the connection's place back when closed."""
+
+    def __init__(self, stream: MetricsStream, release: Callable[[], None]) -> None:
+        self._stream = stream
+        self._release = release
+        self._released = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._stream)
+
+    def close(self) -> None:
+        self._stream.close()
+        if not self._released:
+            self._released = True
+            self._release()
+
+
+class StreamApp:
+    """A WSGI application serving the metrics stream, with a cap on connections.
+
+    ``?delay=<ms>`` asks for another interval (``MIN_DELAY_MS`` to
+    ``MAX_DELAY_MS``; anything else is answered with HTTP 400). Beyond
+    ``max_connections`` open streams, a request gets HTTP 503. A client that
+    goes away is noticed at the next write, and its place is freed.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        delay_ms: int = DEFAULT_DELAY_MS,
+    ) -> None:
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, got {max_connections!r}")
+        _check_delay(delay_ms)
+        self.max_connections = max_connections
+        self.delay_ms = delay_ms
+        self._connections = 0
+        self._changed = threading.Condition()
+
+    @property
+    def connections(self) -> int:
+        """Streams being served now."""
+        return self._connections
+
+    def wait_for_connections(self, count: int, timeout: float) -> bool:
+        """Block until exactly ``count`` streams are open (or ``timeout`` real seconds pass)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._connections == count, timeout)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Serve one request: the stream, or 400 / 503 with a short text body."""
+        delay = self._requested_delay(environ.get("QUERY_STRING", ""))
+        if delay is None:
+            return _plain(
+                start_response,
+                "400 Bad Request",
+                f"delay must be an integer from {MIN_DELAY_MS} to {MAX_DELAY_MS} (ms)\n",
+            )
+        with self._changed:
+            if self._connections >= self.max_connections:
+                full = True
+            else:
+                full = False
+                self._connections += 1
+                self._changed.notify_all()
+        if full:
+            _log.info("stream_connection_refused", max_connections=self.max_connections)
+            return _plain(
+                start_response,
+                "503 Service Unavailable",
+                f"MaxConcurrentConnections reached: {self.max_connections}\n",
+            )
+        start_response("200 OK", list(HEADERS))
+        return _Response(MetricsStream(delay), self._release)
+
+    def _release(self) -> None:
+        with self._changed:
+            self._connections -= 1
+            self._changed.notify_all()
+
+    def _requested_delay(self, query: str) -> int | None:
+        values = parse_qs(query).get("delay")
+        if not values:
+            return self.delay_ms
+        try:
+            delay = int(values[-1])
+        except ValueError:
+            return None
+        return delay if MIN_DELAY_MS <= delay <= MAX_DELAY_MS else None
+
+
+def _plain(start_response: StartResponse, status: str, text: str) -> list[bytes]:
+    body = text.encode()
+    start_response(
+        status,
+        [("Content-Type", "text/plain;charset=UTF-8"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+def make_wsgi_app(
+    *, max_connections: int = DEFAULT_MAX_CONNECTIONS, delay_ms: int = DEFAULT_DELAY_MS
+) -> StreamApp:
+    """A WSGI application serving the metrics stream at whatever path it is mounted on."""
+    return StreamApp(max_connections=max_connections, delay_ms=delay_ms)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Sends request lines to hystrixpy's DEBUG log instead of stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _log.debug("stream_request", line=format % args)
+
+
+class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+@dataclass
+class StreamServer:
+    """A running stream server (see :func:`start_http_server`)."""
+
+    app: StreamApp
+    server: WSGIServer
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (useful when started on port 0)."""
+        return int(self.server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The stream's URL."""
+        host = str(self.server.server_address[0])
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/hystrix.stream"
+
+    def close(self) -> None:
+        """Stop serving and close the listening socket."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def start_http_server(
+    port: int,
+    addr: str = "127.0.0.1",
+    *,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    delay_ms: int = DEFAULT_DELAY_MS,
+) -> StreamServer:
+    """Serve ``/hystrix.stream`` on ``addr:port`` from a daemon thread (port 0: any free port)."""
+    app = StreamApp(max_connections=max_connections, delay_ms=delay_ms)
+
+    def routed(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") != "/hystrix.stream":
+            return _plain(start_response, "404 Not Found", "the stream is at /hystrix.stream\n")
+        return app(environ, start_response)
+
+    server = _ThreadingWSGIServer((addr, port), _QuietHandler)
+    server.set_app(routed)
+    thread = threading.Thread(
+        target=server.serve_forever, name="hystrix-stream-server", daemon=True
+    )
+    thread.start()
+    return StreamServer(app, server, thread)
