@@ -8,6 +8,7 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 _USAGE = """usage: hystrixpy demo [--duration SECONDS] [--callers N] [--seed N] [--no-clear]
+                      [--stream-port PORT]
 
 commands:
   demo    run a simulated service under load and watch its circuits, timeouts and bulkheads

@@ -34,6 +34,7 @@ from hystrixpy import (
     ThreadPoolProperties,
     clock,
 )
+from hystrixpy.stream import start_http_server
 
 __all__ = ["main", "run_demo"]
 
@@ -140,6 +141,8 @@ _COLUMNS = (
     ("rejected", 9),
     ("short-circ", 11),
     ("fallback", 9),
+    ("p50 ms", 7),
+    ("p99 ms", 7),
 )
 
 
@@ -185,7 +188,7 @@ def _row(command_class: type[Command[Any]], previous: dict[str, int]) -> list[st
         metrics = hystrixpy.command_metrics(key)
         breaker = hystrixpy.circuit_breaker(key)
     except KeyError:
-        return [key, command_class.group_key, "-", "0", "0", "0", "0", "0", "0", "0"]
+        return [key, command_class.group_key, "-", *(["0"] * (len(_COLUMNS) - 3))]
     answered = sum(
         metrics.cumulative_count(event)
         for event in EventType
@@ -205,6 +208,7 @@ def _row(command_class: type[Command[Any]], previous: dict[str, int]) -> list[st
         str(rolling(EventType.THREAD_POOL_REJECTED) + rolling(EventType.SEMAPHORE_REJECTED)),
         str(rolling(EventType.SHORT_CIRCUITED)),
         str(rolling(EventType.FALLBACK_SUCCESS)),
+        *(str(value) for value in metrics.total_time_percentiles([50, 99])),
     ]
 
 
@@ -218,10 +222,24 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def run_demo(duration: float, callers: int, out: TextIO, *, clear: bool, seed: int | None) -> int:
-    """Drive the demo for ``duration`` seconds, writing a table to ``out`` every second."""
+def run_demo(
+    duration: float,
+    callers: int,
+    out: TextIO,
+    *,
+    clear: bool,
+    seed: int | None,
+    stream_port: int | None = 0,
+) -> int:
+    """Drive the demo for ``duration`` seconds, writing a table to ``out`` every second.
+
+    Unless ``stream_port`` is ``None``, the metrics stream is served on that
+    loopback port (0: any free port) while the demo runs.
+    """
     global _downstream
     hystrixpy.reset()
+    server = None if stream_port is None else start_http_server(stream_port)
+    stream_line = "" if server is None else f"metrics stream: {server.url}\n"
     started = clock.monotonic()
     _downstream = Downstream(started=started, duration=duration, rng=random.Random(seed))
     feed = _EventFeed(started)
@@ -248,7 +266,8 @@ def run_demo(duration: float, callers: int, out: TextIO, *, clear: bool, seed: i
             rows = [_row(command_class, previous) for command_class in _COMMANDS]
             if clear:
                 out.write("\033[H\033[2J")
-            out.write(f"hystrixpy demo: {tick * duration / ticks:4.1f}s of {duration:.0f}s\n\n")
+            out.write(f"hystrixpy demo: {tick * duration / ticks:4.1f}s of {duration:.0f}s\n")
+            out.write(stream_line + "\n")
             out.write(_table(rows) + "\n\nrecent circuit events:\n")
             out.write("".join(f"  {line}\n" for line in feed.recent()) or "  (none yet)\n")
             out.write("\n")
@@ -260,6 +279,8 @@ def run_demo(duration: float, callers: int, out: TextIO, *, clear: bool, seed: i
         logger.removeHandler(feed)
         logger.setLevel(previous_level)
         logger.propagate = propagate
+        if server is not None:
+            server.close()
     out.write(_summary(feed))
     out.flush()
     hystrixpy.reset()
@@ -297,10 +318,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-clear", action="store_true", help="print tables one after another (no screen clear)"
     )
+    parser.add_argument(
+        "--stream-port",
+        type=int,
+        default=0,
+        help="loopback port for the Hystrix metrics stream (0: any free port; -1: none)",
+    )
     args = parser.parse_args(argv)
     if args.duration <= 0:
         parser.error(f"--duration must be positive, got {args.duration}")
     if args.callers < 1:
         parser.error(f"--callers must be at least 1, got {args.callers}")
+    if not -1 <= args.stream_port <= 65535:
+        parser.error(f"--stream-port must be -1 or a port number, got {args.stream_port}")
     clear = not args.no_clear and sys.stdout.isatty()
-    return run_demo(args.duration, args.callers, sys.stdout, clear=clear, seed=args.seed)
+    return run_demo(
+        args.duration,
+        args.callers,
+        sys.stdout,
+        clear=clear,
+        seed=args.seed,
+        stream_port=None if args.stream_port == -1 else args.stream_port,
+    )
