@@ -36,6 +36,8 @@ from hystrixpy.registry import CommandKeyState
 
 __all__ = [
     "DEFAULT_DELAY_MS",
+    "DEFAULT_MAX_CONNECTIONS",
+    "HEADERS",
     "MAX_DELAY_MS",
     "MIN_DELAY_MS",
     "MetricsStream",
@@ -60,6 +62,7 @@ DEFAULT_MAX_CONNECTIONS = 5
 _PERCENTS = [0, 25, 50, 75, 90, 95, 99, 99.5, 100]
 _PERCENT_KEYS = ["0", "25", "50", "75", "90", "95", "99", "99.5", "100"]
 _PING = b"ping: \n\n"
+#: The response headers of a stream (server-sent events, never cached).
 HEADERS = [
     ("Content-Type", "text/event-stream;charset=UTF-8"),
     ("Cache-Control", "no-cache, no-store, max-age=0, must-revalidate"),
