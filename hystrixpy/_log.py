@@ -14,9 +14,8 @@ hystrixpy never configures structlog or :mod:`logging`. Each event is sent:
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
-
-import structlog
 
 __all__ = [
     "LOGGER_NAME",
@@ -44,8 +43,18 @@ def _render(event: str, fields: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def _structlog() -> Any:
+    """structlog, if the application uses it (imported it); else ``None``.
+
+    hystrixpy imports structlog only when an event is logged, and an application
+    that never imported structlog cannot have configured it.
+    """
+    return sys.modules.get("structlog")
+
+
 def _emit(level: int, event: str, fields: dict[str, Any]) -> None:
-    if structlog.is_configured():
+    structlog = _structlog()
+    if structlog is not None and structlog.is_configured():
         method = getattr(structlog.get_logger(LOGGER_NAME), _METHOD_NAMES[level])
         method(event, **fields)
         return
@@ -110,7 +119,8 @@ def forget_cached_levels() -> None:
 
 
 def _debug_wanted() -> bool:
-    if not structlog.is_configured():
+    structlog = _structlog()
+    if structlog is None or not structlog.is_configured():
         return _stdlib_logger.isEnabledFor(logging.DEBUG)
     logger = structlog.get_logger(LOGGER_NAME).bind()
     for name in ("is_enabled_for", "isEnabledFor"):

@@ -59,7 +59,6 @@ __all__ = ["Execution", "execute", "queue"]
 R = TypeVar("R")
 
 _SUCCESS = EventType.SUCCESS
-_SUCCESS_ONLY = (_SUCCESS,)
 _FAILURE = EventType.FAILURE
 _TIMEOUT = EventType.TIMEOUT
 _BAD_REQUEST = EventType.BAD_REQUEST
@@ -210,7 +209,7 @@ class Execution(Generic[R]):
                 RejectedError(f"{self.command.command_key}: execution semaphore is full"),
                 self.result.start,
             )
-        start = clock.monotonic()
+        start = self.result.start  # admission took no measurable time on this thread
         self.concurrency = state.metrics.run_started(start)
         try:
             # In a copy of the caller's context, as on a worker: run()'s changes stay with it.
@@ -364,7 +363,16 @@ class Execution(Generic[R]):
 
     def succeed(self, value: R, now: float, *, run_finished: bool) -> R:
         """run() returned in time."""
-        self.record(_SUCCESS_ONLY, now, run_finished=run_finished)
+        result = self.result
+        result.events.append(_SUCCESS)
+        total_ms = result.total_time_ms = _ms(now - result.start)
+        self.state.metrics.record_success(
+            now, run_finished, self.concurrency, result.execution_time_ms, total_ms
+        )
+        if _hooks.active:
+            _hooks.notify("on_event", self.command, _SUCCESS)
+        if _log.debug_enabled(now):
+            self.log_finished(total_ms)
         if self.trial:
             self.state.circuit_breaker.on_result(True, False, True, now)
         if _hooks.active:
@@ -524,13 +532,18 @@ class Execution(Generic[R]):
             for event in events:
                 _hooks.notify("on_event", self.command, event)
         if final and _log.debug_enabled(now):
-            _log.debug(
-                "execution_finished",
-                events=[event.name for event in result.events],
-                total_ms=total_ms,
-                execution_ms=result.execution_time_ms,
-                **self.log_fields(),
-            )
+            self.log_finished(total_ms)
+
+    def log_finished(self, total_ms: int) -> None:
+        """The DEBUG event of a finished execution."""
+        result = self.result
+        _log.debug(
+            "execution_finished",
+            events=[event.name for event in result.events],
+            total_ms=total_ms,
+            execution_ms=result.execution_time_ms,
+            **self.log_fields(),
+        )
 
     def log_fields(self) -> dict[str, str]:
         """The keys every log event carries."""

@@ -57,6 +57,9 @@ class MetricsSnapshot:
         return self.rolling_counts[event.index]
 
 
+_SUCCESS_KINDS = _KINDS_OF[EventType.SUCCESS.index]
+
+
 def _latency_window_of(properties: CommandProperties) -> tuple[int, int] | None:
     if not properties.metrics_rolling_percentile_enabled:
         return None
@@ -178,6 +181,19 @@ class CommandMetrics:
                     self._execution_latency.record(execution_ms, now)  # type: ignore[union-attr]
                 if total_ms >= 0:
                     self._total_latency.record(total_ms, now)
+
+    def record_success(
+        self, now: float, run_finished: bool, concurrency: int, execution_ms: int, total_ms: int
+    ) -> None:
+        """:meth:`record` for the commonest outcome, a lone SUCCESS (the hot path)."""
+        if run_finished:
+            self._running.pop()
+        with self._lock:
+            self._rolling.add_each(_SUCCESS_KINDS, now, concurrency)
+            execution_latency = self._execution_latency
+            if execution_latency is not None:
+                execution_latency.record(execution_ms, now)
+                self._total_latency.record(total_ms, now)  # type: ignore[union-attr]
 
     def reset_health(self) -> None:
         """Start the health counts afresh (when a circuit closes)."""
@@ -305,8 +321,8 @@ class ThreadPoolMetrics:
         self._pool = pool
         self.pool_key = pool.pool_key
         self._lock = threading.Lock()
-        self._active = 0
-        self._completed = 0
+        # One token per task running now (list appends and pops are atomic).
+        self._running: list[None] = []
         self._window = _pool_window_of(properties)
         self._rolling = RollingCounter(2, *self._window)
 
@@ -325,16 +341,15 @@ class ThreadPoolMetrics:
     def task_started(self, now: float) -> None:
         """A worker took a task."""
         with self._lock:
-            self._active = active = self._active + 1
+            running = self._running
+            running.append(None)
             self._rolling.add(_EXECUTED, now)
-            if self._rolling.would_raise_peak(active, now):
-                self._rolling.raise_peak(active, now)
+            if self._rolling.would_raise_peak(len(running), now):
+                self._rolling.raise_peak(len(running), now)
 
     def task_finished(self) -> None:
         """A worker finished a task."""
-        with self._lock:
-            self._active -= 1
-            self._completed += 1
+        self._running.pop()
 
     def task_rejected(self, now: float) -> None:
         """The pool refused a task."""
@@ -346,22 +361,23 @@ class ThreadPoolMetrics:
     @property
     def current_active_count(self) -> int:
         """Tasks running on a worker now."""
-        return self._active
+        return len(self._running)
 
     @property
     def current_completed_task_count(self) -> int:
         """Tasks finished since the pool started."""
-        return self._completed
+        with self._lock:
+            return max(self._rolling.cumulative(_EXECUTED) - len(self._running), 0)
 
     @property
     def current_queue_size(self) -> int:
         """Tasks admitted and waiting for a worker."""
-        return max(self._pool.admitted_count - self._active, 0)
+        return max(self._pool.admitted_count - len(self._running), 0)
 
     @property
     def current_task_count(self) -> int:
         """Tasks ever admitted: finished, running and waiting."""
-        return self._completed + self._pool.admitted_count
+        return self.current_completed_task_count + self._pool.admitted_count
 
     @property
     def current_pool_size(self) -> int:

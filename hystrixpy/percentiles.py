@@ -71,68 +71,64 @@ class RollingPercentile:
     scans one histogram however many buckets there are.
     """
 
-    __slots__ = ("_counts", "_hists", "_maxima", "_minima", "_ring", "_sums", "_window")
+    __slots__ = ("_counts", "_hists", "_maxima", "_ring", "_slot", "_sums", "_window")
 
     def __init__(self, window_ms: int, num_buckets: int) -> None:
         self._ring = _Ring(window_ms, num_buckets)
         self._hists: list[array[int] | None] = [None] * num_buckets
-        self._window: array[int] | None = None
+        self._window = array("I", bytes(4 * BIN_COUNT))
         self._counts = [0] * num_buckets
         self._sums = [0] * num_buckets
         self._maxima = [0] * num_buckets
-        self._minima = [0] * num_buckets
+        self._slot = 0
 
-    def _slot(self, now: float) -> int:
+    def _roll(self, now: float) -> int:
         ring = self._ring
         bucket = int(now * 1000.0) // ring.bucket_ms
         if bucket != ring.latest:
             for index in ring.advance(bucket):
                 self._expire(index)
-        return ring.slot()
+            self._slot = ring.slot()
+        return self._slot
 
     def _expire(self, index: int) -> None:
         hist = self._hists[index]
-        window = self._window
-        if hist is not None and window is not None:
+        if hist is not None:
+            window = self._window
             for position, count in enumerate(hist):
                 if count:
                     window[position] -= count
         self._hists[index] = None
-        self._counts[index] = self._sums[index] = 0
-        self._maxima[index] = self._minima[index] = 0
+        self._counts[index] = self._sums[index] = self._maxima[index] = 0
 
     def record(self, value_ms: int, now: float) -> None:
         """Add one sample of ``value_ms`` milliseconds at time ``now``."""
         value = value_ms if value_ms > 0 else 0
-        slot = self._slot(now)
+        ring = self._ring
+        slot = self._slot if int(now * 1000.0) // ring.bucket_ms == ring.latest else self._roll(now)
         hist = self._hists[slot]
         if hist is None:
             hist = self._hists[slot] = array("H", bytes(2 * BIN_COUNT))
-            if self._window is None:
-                self._window = array("I", bytes(4 * BIN_COUNT))
         index = bisect_right(_LOWS, value) - 1
         try:
             hist[index] += 1
         except OverflowError:
             hist = self._hists[slot] = array("I", hist)
             hist[index] += 1
-        self._window[index] += 1  # type: ignore[index]
-        count = self._counts[slot]
-        if count == 0 or value < self._minima[slot]:
-            self._minima[slot] = value
+        self._window[index] += 1
+        self._counts[slot] += 1
+        self._sums[slot] += value
         if value > self._maxima[slot]:
             self._maxima[slot] = value
-        self._counts[slot] = count + 1
-        self._sums[slot] += value
 
     def count(self, now: float) -> int:
         """How many samples the window holds."""
-        self._slot(now)
+        self._roll(now)
         return sum(self._counts)
 
     def mean(self, now: float) -> int:
         """The mean of the window's samples, rounded to whole ms (0 without samples)."""
-        self._slot(now)
+        self._roll(now)
         count = sum(self._counts)
         return round(sum(self._sums) / count) if count else 0
 
@@ -141,26 +137,25 @@ class RollingPercentile:
         return self.percentiles([percent], now)[0]
 
     def percentiles(self, percents: list[float], now: float) -> list[int]:
-        """Several percentiles at once (one pass over the window's histogram)."""
+        """Several percentiles at once (one pass over the window's histogram).
+
+        The 100th percentile is the exact maximum; the others come from the
+        histogram (the 0th is the midpoint of the lowest bin in use).
+        """
         for percent in percents:
             if not 0 <= percent <= 100:
                 raise ValueError(f"a percentile must be within 0..100, got {percent!r}")
-        self._slot(now)
+        self._roll(now)
         count = sum(self._counts)
-        if count == 0 or self._window is None:
+        if count == 0:
             return [0 for _ in percents]
-        live = [i for i, c in enumerate(self._counts) if c]
-        smallest = min(self._minima[i] for i in live)
-        largest = max(self._maxima[i] for i in live)
+        largest = max(self._maxima)
         running = list(accumulate(self._window))
         answers = []
         for percent in percents:
-            if percent == 0:
-                answers.append(smallest)
-            elif percent == 100:
+            if percent == 100:
                 answers.append(largest)
             else:
                 rank = max(math.ceil(percent / 100.0 * count), 1)
-                index = bisect_left(running, rank)
-                answers.append(min(max(_MIDDLES[index], smallest), largest))
+                answers.append(min(_MIDDLES[bisect_left(running, rank)], largest))
         return answers
