@@ -190,7 +190,8 @@ class ThreadPoolBulkhead(ThreadPoolExecutor):
             self.metrics.task_rejected(clock.monotonic())
             return False
         self._tasks.put(task)
-        if self._worker_count < self._max_size:
+        workers = self._worker_count
+        if workers < self._max_size and self._permits.in_use > workers:
             self._spawn_if_needed()
         return True
 
