@@ -48,6 +48,7 @@ from hystrixpy.exceptions import (
     RejectedError,
     ShortCircuitedError,
 )
+from hystrixpy.registry import _config, _states
 from hystrixpy.registry import hooks as _hooks
 
 if TYPE_CHECKING:
@@ -96,14 +97,16 @@ def begin(command: Command[R]) -> Execution[R]:
             f"this {type(command).__name__} instance has already been executed; "
             "a command runs once: create a new instance for each call"
         )
-    cls = type(command)
-    state = registry.command_state(
-        command.command_key,
-        command.group_key,
-        command.thread_pool_key,
-        cls.properties,
-        cls.thread_pool_properties,
-    )
+    state = _states.get(command.command_key)
+    if state is None or state.config_version != _config.version:
+        cls = type(command)
+        state = registry.command_state(
+            command.command_key,
+            command.group_key,
+            command.thread_pool_key,
+            cls.properties,
+            cls.thread_pool_properties,
+        )
     execution = Execution(command, state, clock.monotonic())
     command._execution = execution
     if _hooks.active:
@@ -158,18 +161,15 @@ class Execution(Generic[R]):
         self.command = command
         self.state = state
         state.last_used = now
-        self.properties = properties = state.properties
+        self.properties = state.properties
         self.result = ExecutionResult(now)
-        self.deadline: float | None = (
-            now + properties.execution_timeout_ms / 1000.0
-            if properties.execution_timeout_enabled
-            else None
-        )
+        timeout = state.timeout_seconds
+        self.deadline: float | None = None if timeout is None else now + timeout
         self.trial = False
         self.concurrency = 0
-        self._claim: list[None] = [None]
-        # The THREAD-isolation slots (done, context, future, timer_entry, outcome) are set
-        # by dispatch() and queue_in_thread(), off the SEMAPHORE path.
+        # The THREAD-isolation slots (_claim, done, context, future, timer_entry, outcome)
+        # are set by execute_in_thread(), queue_in_thread() and dispatch(), off the
+        # SEMAPHORE path.
 
     def claim(self) -> bool:
         """Take the right to settle this execution; only the first caller gets it."""
@@ -251,6 +251,7 @@ class Execution(Generic[R]):
     def execute_in_thread(self) -> R:
         """Run on a worker; the caller waits until the result or the deadline."""
         self.future: Future[R] | None = None
+        self._claim: list[None] = [None]
         if not self.dispatch():
             return self.reject_from_pool()
         deadline = self.deadline
@@ -274,6 +275,7 @@ class Execution(Generic[R]):
     def queue_in_thread(self, future: Future[R]) -> None:
         """Run on a worker; the worker or the deadline timer completes ``future``."""
         self.future = future
+        self._claim = [None]
         self.timer_entry: TimerEntry | None = None
         if self.deadline is not None:
             self.timer_entry = registry.timer().schedule(self.deadline, self.on_deadline)

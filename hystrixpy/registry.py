@@ -38,6 +38,13 @@ __all__ = [
 ]
 
 
+def _timeout_seconds(properties: CommandProperties) -> float | None:
+    """An execution's time budget in seconds, ``None`` when timeouts are off."""
+    if not properties.execution_timeout_enabled:
+        return None
+    return properties.execution_timeout_ms / 1000.0
+
+
 class CommandKeyState:
     """Everything kept for one command key, refreshed when the configuration changes."""
 
@@ -56,6 +63,7 @@ class CommandKeyState:
         self.default_pool_key = thread_pool_key
         self.config_version = _config.version
         self.properties = _config.command_properties(command_key, declared)
+        self.timeout_seconds = _timeout_seconds(self.properties)
         self.thread_pool_key = self.properties.thread_pool_key_override or thread_pool_key
         self.metrics = CommandMetrics(command_key, group_key, self.thread_pool_key, self.properties)
         self.circuit_breaker: CircuitBreaker | NoOpCircuitBreaker = self._new_breaker()
@@ -91,6 +99,7 @@ class CommandKeyState:
         self.config_version = _config.version
         properties = _config.command_properties(self.command_key, self.declared)
         self.properties = properties
+        self.timeout_seconds = _timeout_seconds(properties)
         self.thread_pool_key = properties.thread_pool_key_override or self.default_pool_key
         self.metrics.reconfigure(properties)
         if properties.circuit_breaker_enabled != isinstance(self.circuit_breaker, CircuitBreaker):
