@@ -164,6 +164,8 @@ class ThreadPoolBulkhead(ThreadPoolExecutor):
         self._core_size = properties.core_size
         self._keep_alive = properties.keep_alive_time_minutes * 60.0
         self.metrics = ThreadPoolMetrics(self, properties)
+        #: When work was last offered (monotonic seconds), for idle eviction.
+        self.last_used = clock.monotonic()
 
     def reconfigure(self, properties: ThreadPoolProperties) -> None:
         """Adopt new sizes; ``max_queue_size`` stays as the pool was created, as in Hystrix.
@@ -186,8 +188,10 @@ class ThreadPoolBulkhead(ThreadPoolExecutor):
 
     def try_dispatch(self, task: Task) -> bool:
         """Queue ``task`` if the bulkhead has room; return ``False`` (and do nothing) if not."""
+        now = clock.monotonic()
+        self.last_used = now
         if self._closed or not self._permits.try_acquire():
-            self.metrics.task_rejected(clock.monotonic())
+            self.metrics.task_rejected(now)
             return False
         self._tasks.put(task)
         workers = self._worker_count

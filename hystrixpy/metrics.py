@@ -284,6 +284,9 @@ class CommandMetrics:
         return self._mean(self._total_latency)
 
     def _latency(self, series: RollingPercentile | None, percents: list[float]) -> list[int]:
+        for percent in percents:
+            if not 0 <= percent <= 100:
+                raise ValueError(f"a percentile must be within 0..100, got {percent!r}")
         if series is None:  # percentiles are turned off
             return [0 for _ in percents]
         now = clock.monotonic()

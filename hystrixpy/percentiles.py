@@ -14,7 +14,7 @@ of the exact nearest-rank percentile of the same samples, for samples up to
 ten minutes.
 
 Counts live in ``array('H')`` (2 bytes a bin), widened to ``array('I')`` only
-if a bin of one bucket passes 65,535. Like :mod:`hystrixpy.rolling`, this
+if a bin passes 65,535. Like :mod:`hystrixpy.rolling`, this
 module reads no clock and is not thread-safe by itself.
 """
 
@@ -76,7 +76,7 @@ class RollingPercentile:
     def __init__(self, window_ms: int, num_buckets: int) -> None:
         self._ring = _Ring(window_ms, num_buckets)
         self._hists: list[array[int] | None] = [None] * num_buckets
-        self._window = array("I", bytes(4 * BIN_COUNT))
+        self._window = array("H", [0]) * BIN_COUNT
         self._counts = [0] * num_buckets
         self._sums = [0] * num_buckets
         self._maxima = [0] * num_buckets
@@ -108,14 +108,18 @@ class RollingPercentile:
         slot = self._slot if int(now * 1000.0) // ring.bucket_ms == ring.latest else self._roll(now)
         hist = self._hists[slot]
         if hist is None:
-            hist = self._hists[slot] = array("H", bytes(2 * BIN_COUNT))
+            hist = self._hists[slot] = array("H", [0]) * BIN_COUNT
         index = bisect_right(_LOWS, value) - 1
         try:
             hist[index] += 1
         except OverflowError:
             hist = self._hists[slot] = array("I", hist)
             hist[index] += 1
-        self._window[index] += 1
+        try:
+            self._window[index] += 1
+        except OverflowError:
+            self._window = array("I", self._window)
+            self._window[index] += 1
         self._counts[slot] += 1
         self._sums[slot] += value
         if value > self._maxima[slot]:

@@ -230,7 +230,7 @@ def thread_pool_metrics(pool_key: str) -> ThreadPoolMetrics:
     entry = _pools.get(pool_key)
     if entry is None:
         raise KeyError(f"no thread pool with key {pool_key!r} has been used")
-    return entry[0].metrics
+    return thread_pool(pool_key).metrics
 
 
 def known_pool_keys() -> list[str]:
@@ -248,12 +248,15 @@ def command_states() -> list[CommandKeyState]:
 
 
 def thread_pools() -> list[ThreadPoolBulkhead]:
-    """Every thread pool in use."""
-    return [entry[0] for entry in list(_pools.values())]
+    """Every thread pool in use, refreshed to the current configuration."""
+    return [
+        entry[0] if entry[2] == _config.version else thread_pool(key)
+        for key, entry in list(_pools.items())
+    ]
 
 
 def evict_idle(idle_seconds: float) -> list[str]:
-    """Forget command keys unused for ``idle_seconds``, and pools no remaining key uses.
+    """Forget command keys unused for ``idle_seconds``, and pools idle as long that no key uses.
 
     A key with a run() still executing is kept. An evicted key starts afresh
     (closed breaker, empty metrics) if it is used again; a pool that is dropped
@@ -276,7 +279,7 @@ def evict_idle(idle_seconds: float) -> list[str]:
         idle_pools = [
             key
             for key, (pool, _, _) in _pools.items()
-            if key not in in_use and pool.admitted_count == 0
+            if key not in in_use and pool.last_used <= cutoff and pool.admitted_count == 0
         ]
         dropped = [_pools.pop(key)[0] for key in idle_pools]
     for pool in dropped:

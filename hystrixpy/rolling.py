@@ -13,6 +13,8 @@ thread-safe by themselves; their owners hold a lock around them.
 
 from __future__ import annotations
 
+from array import array
+
 __all__ = ["RollingCounter", "RollingMax"]
 
 
@@ -69,7 +71,8 @@ class RollingCounter:
     def __init__(self, kinds: int, window_ms: int, num_buckets: int) -> None:
         self.kinds = kinds
         self._ring = _Ring(window_ms, num_buckets)
-        self._buckets = [[0] * kinds for _ in range(num_buckets)]
+        # Unsigned 32-bit counts per bucket: a bucket is a second or so of one key's events.
+        self._buckets = [array("I", [0]) * kinds for _ in range(num_buckets)]
         self._peaks = [0] * num_buckets
         self._totals = [0] * kinds
         self._retired = [0] * kinds  # counts of buckets that left the window

@@ -20,6 +20,7 @@ binds to loopback unless told otherwise.
 from __future__ import annotations
 
 import json
+import socket
 import socketserver
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -213,27 +214,31 @@ class MetricsStream:
     def __init__(self, delay_ms: int = DEFAULT_DELAY_MS) -> None:
         _check_delay(delay_ms)
         self.delay_ms = delay_ms
-        self._closed = threading.Lock()
-        self._closed.acquire()
+        self._guard = threading.Lock()
+        self._stopped = False
+        # Held until close() releases it, waking a next() that waits for the interval.
+        self._wake = threading.Lock()
+        self._wake.acquire()
         self._first = True
 
     def __iter__(self) -> Iterator[bytes]:
         return self
 
     def __next__(self) -> bytes:
-        # The lock is held while the stream is open; close() releases it.
-        if not self._closed.locked():
+        if self._stopped:
             raise StopIteration
-        if not self._first and clock.wait(self._closed, self.delay_ms / 1000.0):
-            self._closed.release()  # closed while waiting: leave it released
-            raise StopIteration
+        if not self._first and clock.wait(self._wake, self.delay_ms / 1000.0):
+            raise StopIteration  # close() woke us
         self._first = False
         return b"".join(_encode(message) for message in messages()) + _PING
 
     def close(self) -> None:
-        """End the stream; a waiting ``next()`` returns at once."""
-        if self._closed.locked():
-            self._closed.release()
+        """End the stream; a waiting ``next()`` returns at once. Safe from any thread, twice."""
+        with self._guard:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._wake.release()
 
 
 def _check_delay(delay_ms: int) -> None:
@@ -286,6 +291,7 @@ class StreamApp:
         self.delay_ms = delay_ms
         self._connections = 0
         self._changed = threading.Condition()
+        self._open: set[MetricsStream] = set()
 
     @property
     def connections(self) -> int:
@@ -321,10 +327,21 @@ class StreamApp:
                 f"MaxConcurrentConnections reached: {self.max_connections}\n",
             )
         start_response("200 OK", list(HEADERS))
-        return _Response(MetricsStream(delay), self._release)
-
-    def _release(self) -> None:
+        stream = MetricsStream(delay)
         with self._changed:
+            self._open.add(stream)
+        return _Response(stream, lambda: self._release(stream))
+
+    def close_all(self) -> None:
+        """End every open stream (each connection closes after its current write)."""
+        with self._changed:
+            streams = list(self._open)
+        for stream in streams:
+            stream.close()
+
+    def _release(self, stream: MetricsStream) -> None:
+        with self._changed:
+            self._open.discard(stream)
             self._connections -= 1
             self._changed.notify_all()
 
@@ -367,6 +384,10 @@ class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     allow_reuse_address = True
 
 
+class _ThreadingWSGIServerV6(_ThreadingWSGIServer):
+    address_family = socket.AF_INET6
+
+
 @dataclass
 class StreamServer:
     """A running stream server (see :func:`start_http_server`)."""
@@ -389,8 +410,9 @@ class StreamServer:
         return f"http://{host}:{self.port}/hystrix.stream"
 
     def close(self) -> None:
-        """Stop serving and close the listening socket."""
+        """Stop accepting connections, end the open streams and close the listening socket."""
         self.server.shutdown()
+        self.app.close_all()
         self.server.server_close()
 
 
@@ -409,10 +431,17 @@ def start_http_server(
             return _plain(start_response, "404 Not Found", "the stream is at /hystrix.stream\n")
         return app(environ, start_response)
 
-    server = _ThreadingWSGIServer((addr, port), _QuietHandler)
+    family = socket.getaddrinfo(addr, port, type=socket.SOCK_STREAM)[0][0]
+    server_class = _ThreadingWSGIServer
+    if family == socket.AF_INET6:
+        server_class = _ThreadingWSGIServerV6
+    server = server_class((addr, port), _QuietHandler)
     server.set_app(routed)
     thread = threading.Thread(
-        target=server.serve_forever, name="hystrix-stream-server", daemon=True
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.1},
+        name="hystrix-stream-server",
+        daemon=True,
     )
     thread.start()
     return StreamServer(app, server, thread)
