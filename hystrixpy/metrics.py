@@ -57,7 +57,7 @@ class MetricsSnapshot:
         return self.rolling_counts[event.index]
 
 
-_SUCCESS_KINDS = _KINDS_OF[EventType.SUCCESS.index]
+_SUCCESS_INDEX = EventType.SUCCESS.index
 
 
 def _latency_window_of(properties: CommandProperties) -> tuple[int, int] | None:
@@ -143,9 +143,10 @@ class CommandMetrics:
         running = self._running
         running.append(None)
         concurrency = len(running)
-        if self._rolling.would_raise_peak(concurrency, now):
+        rolling = self._rolling
+        if concurrency > rolling.current_peak or now >= rolling.bucket_end:
             with self._lock:
-                self._rolling.raise_peak(concurrency, now)
+                rolling.raise_peak(concurrency, now)
         return concurrency
 
     def run_finished(self) -> None:
@@ -174,13 +175,17 @@ class CommandMetrics:
             kinds = _KINDS_OF[events[0].index]
         else:
             kinds = [kind for event in events for kind in _KINDS_OF[event.index]]
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             self._rolling.add_each(kinds, now, concurrency)
             if self._total_latency is not None:
                 if execution_ms >= 0:
                     self._execution_latency.record(execution_ms, now)  # type: ignore[union-attr]
                 if total_ms >= 0:
                     self._total_latency.record(total_ms, now)
+        finally:
+            lock.release()
 
     def record_success(
         self, now: float, run_finished: bool, concurrency: int, execution_ms: int, total_ms: int
@@ -188,12 +193,23 @@ class CommandMetrics:
         """:meth:`record` for the commonest outcome, a lone SUCCESS (the hot path)."""
         if run_finished:
             self._running.pop()
-        with self._lock:
-            self._rolling.add_each(_SUCCESS_KINDS, now, concurrency)
+        lock = self._lock
+        lock.acquire()
+        try:
+            rolling = self._rolling
+            if now >= rolling.bucket_end:
+                rolling.roll(now)
+            counts = rolling.current
+            counts[_SUCCESS_INDEX] += 1
+            counts[_HEALTH_TOTAL_KIND] += 1
+            if concurrency > rolling.current_peak:
+                rolling.current_peak = concurrency
             execution_latency = self._execution_latency
             if execution_latency is not None:
                 execution_latency.record(execution_ms, now)
                 self._total_latency.record(total_ms, now)  # type: ignore[union-attr]
+        finally:
+            lock.release()
 
     def reset_health(self) -> None:
         """Start the health counts afresh (when a circuit closes)."""

@@ -13,9 +13,13 @@ percentile read from the histogram is within 1 ms or 2% (whichever is larger)
 of the exact nearest-rank percentile of the same samples, for samples up to
 ten minutes.
 
-Counts live in ``array('H')`` (2 bytes a bin), widened to ``array('I')`` only
-if a bin passes 65,535. Like :mod:`hystrixpy.rolling`, this
-module reads no clock and is not thread-safe by itself.
+Recording touches only the current bucket's histogram, an ``array('H')``
+(2 bytes a bin, widened to ``array('I')`` only if a bin passes 65,535). When
+time moves past that bucket, its histogram is added to a running histogram of
+the whole window and kept in sparse form (only the bins it used) until it
+leaves the window and is subtracted again. Reading adds the current bucket to
+the window's histogram. Like :mod:`hystrixpy.rolling`, this module reads no
+clock and is not thread-safe by itself.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ import math
 from array import array
 from bisect import bisect_left, bisect_right
 from itertools import accumulate
+from operator import add
 
-from hystrixpy.rolling import _Ring
+from hystrixpy.rolling import BucketRing
 
 __all__ = ["BIN_COUNT", "RollingPercentile", "bin_bounds", "bin_of"]
 
 _CAP_MS = 600_000
+_MAX_UINT32 = 0xFFFFFFFF
 
 
 def _bin_lows() -> list[int]:
@@ -51,10 +57,17 @@ _HIGHS = [*(low - 1 for low in _LOWS[1:]), _CAP_MS]
 _MIDDLES = [low + (high - low) // 2 for low, high in zip(_LOWS, _HIGHS, strict=True)]
 
 
+# The bins of the commonest latencies, looked up directly rather than searched for.
+_DIRECT = 4096
+_DIRECT_BINS = [bisect_right(_LOWS, value) - 1 for value in range(_DIRECT)]
+
+
 def bin_of(value_ms: int) -> int:
     """The bin that holds a latency of ``value_ms`` milliseconds (negative counts as 0)."""
     if value_ms <= 0:
         return 0
+    if value_ms < _DIRECT:
+        return _DIRECT_BINS[value_ms]
     return bisect_right(_LOWS, value_ms) - 1
 
 
@@ -64,77 +77,108 @@ def bin_bounds(index: int) -> tuple[int, int]:
 
 
 class RollingPercentile:
-    """Latency percentiles over a rolling window of ``num_buckets`` buckets.
+    """Latency percentiles over a rolling window of ``num_buckets`` buckets."""
 
-    Besides each bucket's histogram it keeps their sum for the whole window,
-    updated as samples arrive and as buckets expire, so reading percentiles
-    scans one histogram however many buckets there are.
-    """
-
-    __slots__ = ("_counts", "_hists", "_maxima", "_ring", "_slot", "_sums", "_window")
+    __slots__ = (
+        "_finished",
+        "_finished_counts",
+        "_finished_maxima",
+        "_finished_numbers",
+        "_finished_sums",
+        "_ring",
+        "_window",
+        "current",
+        "current_count",
+        "current_max",
+        "current_sum",
+    )
 
     def __init__(self, window_ms: int, num_buckets: int) -> None:
-        self._ring = _Ring(window_ms, num_buckets)
-        self._hists: list[array[int] | None] = [None] * num_buckets
-        self._window = array("H", [0]) * BIN_COUNT
-        self._counts = [0] * num_buckets
-        self._sums = [0] * num_buckets
-        self._maxima = [0] * num_buckets
-        self._slot = 0
+        self._ring = BucketRing(window_ms, num_buckets)
+        #: The current bucket's histogram, and its sample count, sum and maximum.
+        self.current = _empty_histogram()
+        self.current_count = 0
+        self.current_sum = 0
+        self.current_max = 0
+        # Finished buckets in the window, by slot: their used bins and counts (sparse),
+        # numbers, sample counts, sums and maxima; and the sum of their histograms.
+        self._finished: list[tuple[array[int], array[int]] | None] = [None] * num_buckets
+        self._finished_numbers = [0] * num_buckets
+        self._finished_counts = [0] * num_buckets
+        self._finished_sums = [0] * num_buckets
+        self._finished_maxima = [0] * num_buckets
+        self._window = array("I", [0]) * BIN_COUNT
 
-    def _roll(self, now: float) -> int:
+    def roll(self, now: float) -> None:
+        """Move the window to ``now``, if ``now`` is past the current bucket."""
         ring = self._ring
-        bucket = int(now * 1000.0) // ring.bucket_ms
-        if bucket != ring.latest:
-            for index in ring.advance(bucket):
-                self._expire(index)
-            self._slot = ring.slot()
-        return self._slot
+        if now < ring.end:
+            return
+        finished_number = ring.current
+        ring.advance(now)
+        oldest = ring.oldest
+        if self.current_count:
+            if finished_number >= oldest:
+                self._keep_finished(finished_number % ring.num_buckets, finished_number)
+            self.current = _empty_histogram()
+            self.current_count = self.current_sum = self.current_max = 0
+        numbers = self._finished_numbers
+        for slot, kept in enumerate(self._finished):
+            if kept is not None and numbers[slot] < oldest:
+                self._expire(slot)
 
-    def _expire(self, index: int) -> None:
-        hist = self._hists[index]
-        if hist is not None:
-            window = self._window
-            for position, count in enumerate(hist):
-                if count:
-                    window[position] -= count
-        self._hists[index] = None
-        self._counts[index] = self._sums[index] = self._maxima[index] = 0
+    def _keep_finished(self, slot: int, number: int) -> None:
+        self._expire(slot)
+        used = [index for index, count in enumerate(self.current) if count]
+        counts = array("I", [self.current[index] for index in used])
+        window = self._window
+        for index, count in zip(used, counts, strict=True):
+            total = window[index] + count
+            if total > _MAX_UINT32 and window.typecode == "I":  # pragma: no cover - 4e9 samples
+                window = self._window = array("Q", window)
+            window[index] = total
+        self._finished[slot] = (array("H", used), counts)
+        self._finished_numbers[slot] = number
+        self._finished_counts[slot] = self.current_count
+        self._finished_sums[slot] = self.current_sum
+        self._finished_maxima[slot] = self.current_max
+
+    def _expire(self, slot: int) -> None:
+        kept = self._finished[slot]
+        if kept is None:
+            return
+        window = self._window
+        for index, count in zip(*kept, strict=True):
+            window[index] -= count
+        self._finished[slot] = None
+        self._finished_counts[slot] = self._finished_sums[slot] = self._finished_maxima[slot] = 0
 
     def record(self, value_ms: int, now: float) -> None:
         """Add one sample of ``value_ms`` milliseconds at time ``now``."""
+        if now >= self._ring.end:
+            self.roll(now)
         value = value_ms if value_ms > 0 else 0
-        ring = self._ring
-        slot = self._slot if int(now * 1000.0) // ring.bucket_ms == ring.latest else self._roll(now)
-        hist = self._hists[slot]
-        if hist is None:
-            hist = self._hists[slot] = array("H", [0]) * BIN_COUNT
-        index = bisect_right(_LOWS, value) - 1
+        index = _DIRECT_BINS[value] if value < _DIRECT else bisect_right(_LOWS, value) - 1
         try:
-            hist[index] += 1
+            self.current[index] += 1
         except OverflowError:
-            hist = self._hists[slot] = array("I", hist)
-            hist[index] += 1
-        try:
-            self._window[index] += 1
-        except OverflowError:
-            self._window = array("I", self._window)
-            self._window[index] += 1
-        self._counts[slot] += 1
-        self._sums[slot] += value
-        if value > self._maxima[slot]:
-            self._maxima[slot] = value
+            self.current = array("I", self.current)
+            self.current[index] += 1
+        self.current_count += 1
+        self.current_sum += value
+        if value > self.current_max:
+            self.current_max = value
 
     def count(self, now: float) -> int:
         """How many samples the window holds."""
-        self._roll(now)
-        return sum(self._counts)
+        self.roll(now)
+        return self.current_count + sum(self._finished_counts)
 
     def mean(self, now: float) -> int:
         """The mean of the window's samples, rounded to whole ms (0 without samples)."""
-        self._roll(now)
-        count = sum(self._counts)
-        return round(sum(self._sums) / count) if count else 0
+        count = self.count(now)
+        total = self.current_sum + sum(self._finished_sums)
+        return round(total / count) if count else 0
 
     def percentile(self, percent: float, now: float) -> int:
         """The ``percent`` percentile of the window's samples (0 without samples)."""
@@ -149,12 +193,11 @@ class RollingPercentile:
         for percent in percents:
             if not 0 <= percent <= 100:
                 raise ValueError(f"a percentile must be within 0..100, got {percent!r}")
-        self._roll(now)
-        count = sum(self._counts)
+        count = self.count(now)
         if count == 0:
             return [0 for _ in percents]
-        largest = max(self._maxima)
-        running = list(accumulate(self._window))
+        largest = max(self.current_max, *self._finished_maxima)
+        running = list(accumulate(map(add, self._window, self.current)))
         answers = []
         for percent in percents:
             if percent == 100:
@@ -163,3 +206,7 @@ class RollingPercentile:
                 rank = max(math.ceil(percent / 100.0 * count), 1)
                 answers.append(min(_MIDDLES[bisect_left(running, rank)], largest))
         return answers
+
+
+def _empty_histogram() -> array[int]:
+    return array("H", bytes(2 * BIN_COUNT))

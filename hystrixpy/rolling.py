@@ -2,9 +2,14 @@
 
 A :class:`RollingCounter` counts several kinds of thing (event types, say)
 over the last ``window_ms`` milliseconds, kept in ``num_buckets`` buckets.
-Recording is O(1): it adds to the current bucket and to running window
-totals, and a bucket that falls out of the window is subtracted once, when
-time moves past it. Memory is fixed by the bucket count, whatever the rate.
+
+Recording is O(1) and touches only the *current* bucket, a plain list of
+counts, after one float comparison that tells whether time has moved past it.
+When it has, the finished bucket is packed into a compact array and added to
+running totals of the finished buckets still in the window, and buckets that
+fell out of the window are subtracted from them, once each. Reading adds the
+current bucket to those totals. Memory is fixed by the bucket count, whatever
+the rate.
 
 These classes know nothing of commands, and read no clock: callers pass the
 current time in seconds (from :mod:`hystrixpy.clock`). They are not
@@ -15,13 +20,19 @@ from __future__ import annotations
 
 from array import array
 
-__all__ = ["RollingCounter", "RollingMax"]
+__all__ = ["BucketRing", "RollingCounter"]
 
 
-class _Ring:
-    """Bucket bookkeeping shared by the counters: which bucket is current."""
+class BucketRing:
+    """Which bucket of a window is the current one, and when it ends.
 
-    __slots__ = ("bucket_ms", "latest", "num_buckets")
+    Buckets are numbered ``now_ms // bucket_ms``; bucket ``n`` lives in slot
+    ``n % num_buckets``. ``end`` is the time (seconds) at which the current
+    bucket is over: a reading before it needs no rolling at all. A clock
+    that steps back keeps counting in the current bucket.
+    """
+
+    __slots__ = ("bucket_ms", "current", "end", "num_buckets")
 
     def __init__(self, window_ms: int, num_buckets: int) -> None:
         if num_buckets < 1 or window_ms < num_buckets or window_ms % num_buckets:
@@ -30,33 +41,28 @@ class _Ring:
             )
         self.num_buckets = num_buckets
         self.bucket_ms = window_ms // num_buckets
-        #: The newest bucket number seen (``now_ms // bucket_ms``), -1 before the first.
-        self.latest = -1
+        #: The current bucket's number; far in the past before the first reading.
+        self.current = -(1 << 62)
+        #: When the current bucket ends, in seconds.
+        self.end = float("-inf")
 
     @property
     def window_ms(self) -> int:
         """The length of the window in milliseconds."""
         return self.bucket_ms * self.num_buckets
 
-    def bucket_of(self, now: float) -> int:
-        """The bucket number of time ``now`` (seconds)."""
-        return int(now * 1000.0) // self.bucket_ms
+    def advance(self, now: float) -> None:
+        """Make the bucket of ``now`` current (call it once ``now >= end``)."""
+        bucket = int(now * 1000.0) // self.bucket_ms
+        if bucket <= self.current:  # ``now`` rounded down onto the bucket that just ended
+            bucket = self.current + 1
+        self.current = bucket
+        self.end = (bucket + 1) * self.bucket_ms / 1000.0
 
-    def advance(self, bucket: int) -> list[int]:
-        """Make ``bucket`` the newest; return the slots that expired on the way."""
-        latest = self.latest
-        if bucket <= latest:
-            return []  # a clock that stepped back keeps counting in the newest bucket
-        self.latest = bucket
-        if latest < 0:
-            return []
-        if bucket - latest >= self.num_buckets:
-            return list(range(self.num_buckets))
-        return [b % self.num_buckets for b in range(latest + 1, bucket + 1)]
-
-    def slot(self) -> int:
-        """The slot of the newest bucket."""
-        return max(self.latest, 0) % self.num_buckets
+    @property
+    def oldest(self) -> int:
+        """The number of the oldest bucket in the window."""
+        return self.current - self.num_buckets + 1
 
 
 class RollingCounter:
@@ -66,17 +72,32 @@ class RollingCounter:
     the window, for things such as the most concurrent executions.
     """
 
-    __slots__ = ("_buckets", "_peaks", "_retired", "_ring", "_slot", "_totals", "kinds")
+    __slots__ = (
+        "_finished",
+        "_finished_numbers",
+        "_finished_peaks",
+        "_finished_totals",
+        "_retired",
+        "_ring",
+        "current",
+        "current_peak",
+        "kinds",
+    )
 
     def __init__(self, kinds: int, window_ms: int, num_buckets: int) -> None:
         self.kinds = kinds
-        self._ring = _Ring(window_ms, num_buckets)
-        # Unsigned 32-bit counts per bucket: a bucket is a second or so of one key's events.
-        self._buckets = [array("I", [0]) * kinds for _ in range(num_buckets)]
-        self._peaks = [0] * num_buckets
-        self._totals = [0] * kinds
-        self._retired = [0] * kinds  # counts of buckets that left the window
-        self._slot = 0
+        self._ring = BucketRing(window_ms, num_buckets)
+        #: The current bucket's counts, one per kind: add to them directly after :meth:`roll`.
+        self.current = [0] * kinds
+        #: The current bucket's peak.
+        self.current_peak = 0
+        # Finished buckets, by slot: packed counts (None when empty), their numbers, their peaks.
+        self._finished: list[array[int] | None] = [None] * num_buckets
+        self._finished_numbers = [-1] * num_buckets
+        self._finished_peaks = [0] * num_buckets
+        # Sums of the finished buckets still in the window, and of every bucket that left it.
+        self._finished_totals = [0] * kinds
+        self._retired = [0] * kinds
 
     @property
     def window_ms(self) -> int:
@@ -88,72 +109,101 @@ class RollingCounter:
         """How many buckets the window is split into."""
         return self._ring.num_buckets
 
-    def _roll(self, now: float) -> int:
+    @property
+    def bucket_end(self) -> float:
+        """When the current bucket ends (seconds): before it, :meth:`roll` has nothing to do."""
+        return self._ring.end
+
+    def roll(self, now: float) -> None:
+        """Move the window to ``now``, if ``now`` is past the current bucket."""
         ring = self._ring
-        bucket = int(now * 1000.0) // ring.bucket_ms
-        if bucket != ring.latest:
-            expired = ring.advance(bucket)
-            if expired:
-                totals = self._totals
-                retired = self._retired
-                for index in expired:
-                    counts = self._buckets[index]
-                    for kind, count in enumerate(counts):
-                        if count:
-                            totals[kind] -= count
-                            retired[kind] += count
-                            counts[kind] = 0
-                    self._peaks[index] = 0
-            self._slot = ring.slot()
-        return self._slot
+        if now < ring.end:
+            return
+        finished_number = ring.current
+        ring.advance(now)
+        oldest = ring.oldest
+        counts = self.current
+        if any(counts) or self.current_peak:
+            if finished_number >= oldest:
+                slot = finished_number % ring.num_buckets
+                self._expire(slot)
+                try:
+                    packed = array("I", counts)
+                except OverflowError:
+                    packed = array("Q", counts)
+                self._finished[slot] = packed
+                self._finished_numbers[slot] = finished_number
+                self._finished_peaks[slot] = self.current_peak
+                totals = self._finished_totals
+            else:  # the clock jumped past the whole window: straight to the retired counts
+                totals = self._retired
+            for kind, count in enumerate(counts):
+                if count:
+                    totals[kind] += count
+            self.current = [0] * self.kinds
+            self.current_peak = 0
+        numbers = self._finished_numbers
+        for slot, kept in enumerate(self._finished):
+            if kept is not None and numbers[slot] < oldest:
+                self._expire(slot)
+
+    def _expire(self, slot: int) -> None:
+        packed = self._finished[slot]
+        if packed is not None:
+            totals = self._finished_totals
+            retired = self._retired
+            for kind, count in enumerate(packed):
+                if count:
+                    totals[kind] -= count
+                    retired[kind] += count
+            self._finished[slot] = None
+        self._finished_peaks[slot] = 0
 
     def add(self, kind: int, now: float, amount: int = 1) -> None:
         """Add ``amount`` to ``kind`` at time ``now``."""
-        self._buckets[self._roll(now)][kind] += amount
-        self._totals[kind] += amount
+        if now >= self._ring.end:
+            self.roll(now)
+        self.current[kind] += amount
 
     def add_each(self, kinds: list[int], now: float, peak: int = 0) -> None:
         """Add one to each kind in ``kinds`` at time ``now``, and note ``peak``."""
-        slot = self._roll(now)
-        bucket = self._buckets[slot]
-        totals = self._totals
+        if now >= self._ring.end:
+            self.roll(now)
+        counts = self.current
         for kind in kinds:
-            bucket[kind] += 1
-            totals[kind] += 1
-        if peak > self._peaks[slot]:
-            self._peaks[slot] = peak
+            counts[kind] += 1
+        if peak > self.current_peak:
+            self.current_peak = peak
 
     def raise_peak(self, value: int, now: float) -> None:
         """Note ``value`` at time ``now`` for :meth:`peak`."""
-        slot = self._roll(now)
-        if value > self._peaks[slot]:
-            self._peaks[slot] = value
+        if now >= self._ring.end:
+            self.roll(now)
+        if value > self.current_peak:
+            self.current_peak = value
 
     def would_raise_peak(self, value: int, now: float) -> bool:
         """Whether :meth:`raise_peak` would change anything (cheap: no rolling, no writes)."""
-        return (
-            value > self._peaks[self._slot]
-            or int(now * 1000.0) // self._ring.bucket_ms != self._ring.latest
-        )
+        return value > self.current_peak or now >= self._ring.end
 
     def peak(self, now: float) -> int:
         """The largest value noted in the window ending at ``now``."""
-        self._roll(now)
-        return max(self._peaks)
+        self.roll(now)
+        return max(self.current_peak, *self._finished_peaks)
 
     def total(self, kind: int, now: float) -> int:
         """The count of ``kind`` over the window ending at ``now``."""
-        self._roll(now)
-        return self._totals[kind]
+        self.roll(now)
+        return self._finished_totals[kind] + self.current[kind]
 
     def totals(self, now: float) -> list[int]:
         """The counts of every kind over the window ending at ``now``."""
-        self._roll(now)
-        return list(self._totals)
+        self.roll(now)
+        return [a + b for a, b in zip(self._finished_totals, self.current, strict=True)]
 
     def cumulative(self, kind: int) -> int:
         """Everything ever added to ``kind`` (kinds cleared by :meth:`reset` excepted)."""
-        return self._retired[kind] + self._totals[kind]
+        return self._retired[kind] + self._finished_totals[kind] + self.current[kind]
 
     def carry_cumulative(self, other: RollingCounter) -> None:
         """Start this counter's cumulative counts from ``other``'s (when a window is replaced)."""
@@ -162,9 +212,17 @@ class RollingCounter:
 
     def bucket_values(self, kind: int, now: float) -> list[int]:
         """The per-bucket counts of ``kind``, oldest first."""
-        slot = self._roll(now)
-        n = self._ring.num_buckets
-        return [self._buckets[(slot + 1 + i) % n][kind] for i in range(n)]
+        self.roll(now)
+        ring = self._ring
+        num_buckets = ring.num_buckets
+        values = []
+        for number in range(ring.oldest, ring.current):
+            slot = number % num_buckets
+            packed = self._finished[slot]
+            held = packed is not None and self._finished_numbers[slot] == number
+            values.append(packed[kind] if held and packed is not None else 0)
+        values.append(self.current[kind])
+        return values
 
     def reset(self, kinds: tuple[int, ...] | None = None) -> None:
         """Forget the rolling counts of ``kinds`` (every kind and the peaks by default).
@@ -172,42 +230,14 @@ class RollingCounter:
         Their cumulative counts lose what the window held.
         """
         chosen = range(self.kinds) if kinds is None else kinds
-        for bucket in self._buckets:
-            for kind in chosen:
-                bucket[kind] = 0
+        for packed in self._finished:
+            if packed is not None:
+                for kind in chosen:
+                    packed[kind] = 0
         for kind in chosen:
-            self._totals[kind] = 0
+            self._finished_totals[kind] = 0
+            self.current[kind] = 0
         if kinds is None:
-            for index in range(len(self._peaks)):
-                self._peaks[index] = 0
-
-
-class RollingMax:
-    """The largest value seen over a rolling window (for peak concurrency)."""
-
-    __slots__ = ("_maxima", "_ring")
-
-    def __init__(self, window_ms: int, num_buckets: int) -> None:
-        self._ring = _Ring(window_ms, num_buckets)
-        self._maxima = [0] * num_buckets
-
-    def _roll(self, now: float) -> int:
-        ring = self._ring
-        for index in ring.advance(ring.bucket_of(now)):
-            self._maxima[index] = 0
-        return ring.slot()
-
-    def update(self, value: int, now: float) -> None:
-        """Note ``value`` at time ``now``."""
-        slot = self._roll(now)
-        self._maxima[slot] = max(self._maxima[slot], value)
-
-    def max(self, now: float) -> int:
-        """The largest value noted in the window ending at ``now``."""
-        self._roll(now)
-        return max(self._maxima)
-
-    def reset(self) -> None:
-        """Forget every value."""
-        for index in range(len(self._maxima)):
-            self._maxima[index] = 0
+            self.current_peak = 0
+            for slot in range(len(self._finished_peaks)):
+                self._finished_peaks[slot] = 0

@@ -11,6 +11,7 @@ import pytest
 import structlog
 from structlog.testing import LogCapture
 
+import hystrixpy
 from hystrixpy import Command, CommandProperties, IsolationStrategy, _log
 from hystrixpy.testing import FakeClock
 
@@ -227,6 +228,8 @@ class TestStructlogLogging:
             assert future.result(5) == "fallback"
         finally:
             release.set()
+            # Let the worker finish (and log its dropped result) before the next test.
+            hystrixpy.thread_pool("ContextGroup").shutdown(wait=True)
 
         fallback_thread, fallback_context = command.seen["fallback"]
         assert fallback_thread != threading.current_thread().name

@@ -109,10 +109,9 @@ class TestRolling:
         """A bucket's histogram has a fixed size, however many samples it holds."""
         rolling = RollingPercentile(10_000, 1)
         rolling.record(5, 0.0)
-        hist = rolling._hists[0]
-        assert hist is not None
+        hist = rolling.current
         size = sys.getsizeof(hist)
         for value in range(100_000):
             rolling.record(value % 5000, 0.0)
-        assert rolling._hists[0] is hist
+        assert rolling.current is hist
         assert sys.getsizeof(hist) == size

@@ -1,4 +1,4 @@
-"""Tests for hystrixpy.rolling: bucketed rolling counters and rolling maxima."""
+"""Tests for hystrixpy.rolling: bucketed rolling counters and their peaks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import tracemalloc
 
 import pytest
 
-from hystrixpy.rolling import RollingCounter, RollingMax
+from hystrixpy.rolling import RollingCounter
 
 # A window of one second in ten buckets of 100 ms; times below are in seconds.
 WINDOW_MS = 1000
@@ -364,91 +364,3 @@ class TestRollingCounter:
 
         assert after - before < 1024
         assert sum(counter.totals(110.0 + 50_000 * 0.003)) > 0
-
-
-class TestRollingMax:
-    def test_starts_at_zero(self) -> None:
-        """A new rolling maximum reports zero."""
-        peak = RollingMax(WINDOW_MS, BUCKETS)
-
-        assert peak.max(3.0) == 0
-
-    def test_reports_the_largest_value_in_the_window(self) -> None:
-        """max() is the largest value noted in any bucket of the window."""
-        peak = RollingMax(WINDOW_MS, BUCKETS)
-
-        peak.update(3, 1.05)
-        peak.update(7, 1.25)
-        peak.update(2, 1.25)
-        peak.update(5, 1.65)
-
-        assert peak.max(1.7) == 7
-
-    def test_largest_value_leaves_with_its_bucket(self) -> None:
-        """When the bucket holding the peak falls out of the window, the next largest shows."""
-        peak = RollingMax(WINDOW_MS, BUCKETS)
-        peak.update(9, 1.05)
-        peak.update(4, 1.55)
-
-        assert peak.max(1.95) == 9
-        assert peak.max(2.05) == 4
-        assert peak.max(2.55) == 0
-
-    def test_idle_longer_than_the_window_resets_to_zero(self) -> None:
-        """After more idle time than the window, the maximum is zero again."""
-        peak = RollingMax(WINDOW_MS, BUCKETS)
-        for step in range(BUCKETS):
-            peak.update(step + 1, 1.05 + step * 0.1)
-
-        assert peak.max(30.0) == 0
-
-    def test_a_clock_stepping_back_keeps_the_latest_bucket(self) -> None:
-        """A value noted at an earlier time goes into the latest bucket and nothing expires."""
-        peak = RollingMax(WINDOW_MS, BUCKETS)
-        peak.update(2, 5.55)
-
-        peak.update(6, 5.05)
-
-        assert peak.max(1.0) == 6
-        assert peak.max(6.45) == 6
-        assert peak.max(6.55) == 0
-
-    def test_reset_forgets_every_value(self) -> None:
-        """reset() brings the maximum back to zero."""
-        peak = RollingMax(WINDOW_MS, BUCKETS)
-        peak.update(8, 1.05)
-        peak.update(3, 1.45)
-
-        peak.reset()
-
-        assert peak.max(1.45) == 0
-        peak.update(1, 1.55)
-        assert peak.max(1.55) == 1
-
-    @pytest.mark.parametrize(
-        ("window_ms", "num_buckets"),
-        [(1000, 0), (1000, 7), (3, 4), (-10, 1)],
-    )
-    def test_rejects_windows_that_cannot_be_split_evenly(
-        self, window_ms: int, num_buckets: int
-    ) -> None:
-        """A window that cannot be cut into equal buckets is refused, naming both numbers."""
-        with pytest.raises(ValueError, match=rf"{window_ms}.*{num_buckets}"):
-            RollingMax(window_ms, num_buckets)
-
-    def test_memory_does_not_grow_with_the_number_of_updates(self) -> None:
-        """Noting many values over a long time keeps the maximum's memory fixed."""
-        peak = RollingMax(10_000, 10)
-        tracemalloc.start()
-        try:
-            for step in range(200):
-                peak.update(1000 + step, 100.0 + step * 0.05)
-            before = _traced_bytes_in_rolling(tracemalloc.take_snapshot())
-            for step in range(50_000):
-                peak.update(1000 + step % 500, 110.0 + step * 0.003)
-            after = _traced_bytes_in_rolling(tracemalloc.take_snapshot())
-        finally:
-            tracemalloc.stop()
-
-        assert after - before < 1024
-        assert peak.max(110.0 + 50_000 * 0.003) >= 1000
