@@ -92,30 +92,34 @@ class _DebugSwitch:
     Lets the per-execution debug event cost one comparison when debug logging is off.
     """
 
-    __slots__ = ("checked_at", "enabled")
+    __slots__ = ("checked_at", "enabled", "recheck_at")
 
     def __init__(self) -> None:
         self.enabled = False
+        #: The answer holds for times from ``checked_at`` until ``recheck_at``.
         self.checked_at = float("-inf")
+        self.recheck_at = float("-inf")
 
 
-_debug_switch = _DebugSwitch()
+#: The cached answer of :func:`debug_enabled`; hot paths may read it to skip the call.
+debug_switch = _DebugSwitch()
 _RECHECK_SECONDS = 1.0
 
 
 def debug_enabled(now: float) -> bool:
     """Whether hystrixpy's DEBUG events are wanted (as of at most a second ago)."""
-    switch = _debug_switch
-    if switch.checked_at <= now < switch.checked_at + _RECHECK_SECONDS:
+    switch = debug_switch
+    if switch.checked_at <= now < switch.recheck_at:
         return switch.enabled
     switch.enabled = _debug_wanted()
     switch.checked_at = now
+    switch.recheck_at = now + _RECHECK_SECONDS
     return switch.enabled
 
 
 def forget_cached_levels() -> None:
     """Check the log level afresh at the next :func:`debug_enabled` call."""
-    _debug_switch.checked_at = float("-inf")
+    debug_switch.checked_at = debug_switch.recheck_at = float("-inf")
 
 
 def _debug_wanted() -> bool:

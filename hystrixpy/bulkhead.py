@@ -35,21 +35,24 @@ class SemaphoreBulkhead:
     """A non-blocking counting semaphore whose limit can change while permits are held.
 
     Acquiring and releasing are single list operations, atomic in CPython, so
-    the common path takes no lock.
+    the common path takes no lock. ``permits`` holds one item per free permit:
+    a hot path may take one with ``permits.pop()`` (``IndexError`` when none is
+    free) instead of calling :meth:`try_acquire`; it gives it back with
+    :meth:`release`.
     """
 
-    __slots__ = ("_debt", "_limit", "_lock", "_tokens")
+    __slots__ = ("_debt", "_limit", "_lock", "permits")
 
     def __init__(self, limit: int) -> None:
         self._lock = threading.Lock()
         self._limit = limit
         self._debt = 0
-        self._tokens: list[None] = [None] * limit
+        self.permits: list[None] = [None] * limit
 
     def try_acquire(self) -> bool:
         """Take a permit if one is free; never waits."""
         try:
-            self._tokens.pop()
+            self.permits.pop()
         except IndexError:
             return False
         return True
@@ -61,7 +64,7 @@ class SemaphoreBulkhead:
                 if self._debt:
                     self._debt -= 1
                     return
-        self._tokens.append(None)
+        self.permits.append(None)
 
     def resize(self, limit: int) -> None:
         """Change the limit; a lower one is reached as holders release."""
@@ -71,12 +74,12 @@ class SemaphoreBulkhead:
             if delta > 0:
                 repaid = min(self._debt, delta)
                 self._debt -= repaid
-                self._tokens.extend([None] * (delta - repaid))
+                self.permits.extend([None] * (delta - repaid))
             else:
                 owed = -delta
                 while owed:
                     try:
-                        self._tokens.pop()
+                        self.permits.pop()
                     except IndexError:
                         break
                     owed -= 1
@@ -90,7 +93,7 @@ class SemaphoreBulkhead:
     @property
     def in_use(self) -> int:
         """Permits held right now."""
-        return self._limit + self._debt - len(self._tokens)
+        return self._limit + self._debt - len(self.permits)
 
     def __repr__(self) -> str:
         return f"SemaphoreBulkhead({self.in_use}/{self._limit})"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from hystrixpy import clock, execution, registry
@@ -112,22 +111,10 @@ class Command(Generic[R]):
 
     # -- running -------------------------------------------------------------
 
-    def execute(self) -> R:
-        """Run and block for run()'s value, or the fallback's.
-
-        Raises :class:`~hystrixpy.HystrixRuntimeError` when there is no usable
-        fallback, and :class:`~hystrixpy.BadRequestError` as run() raised it.
-        """
-        return execution.execute(self)
-
-    def queue(self) -> Future[R]:
-        """Start running and return a future of the value (or the fallback's) at once.
-
-        In THREAD isolation the future resolves by the timeout plus the
-        fallback's own time, even if run() never returns. In SEMAPHORE
-        isolation run() executes on the calling thread before this returns.
-        """
-        return execution.queue(self)
+    #: Run and block for run()'s value, or the fallback's (see :func:`hystrixpy.execution.execute`).
+    execute = execution.execute
+    #: Start running and return a future at once (see :func:`hystrixpy.execution.queue`).
+    queue = execution.queue
 
     def remaining_time(self) -> float | None:
         """Seconds left before the deadline (0.0 once passed), ``None`` without a timeout.
@@ -145,7 +132,7 @@ class Command(Generic[R]):
         current = self._execution
         if current is None:
             return False
-        if EventType.TIMEOUT in current.result.events:
+        if EventType.TIMEOUT in current.events:
             return True
         return current.deadline is not None and clock.monotonic() >= current.deadline
 
@@ -177,11 +164,11 @@ class Command(Generic[R]):
     def execution_events(self) -> list[EventType]:
         """The events of this execution, in the order they happened."""
         current = self._execution
-        return [] if current is None else list(current.result.events)
+        return [] if current is None else list(current.events)
 
     def _has(self, event: EventType) -> bool:
         current = self._execution
-        return current is not None and event in current.result.events
+        return current is not None and event in current.events
 
     @property
     def is_successful_execution(self) -> bool:
@@ -197,7 +184,7 @@ class Command(Generic[R]):
     def failed_execution_exception(self) -> BaseException | None:
         """What run() raised, if it raised."""
         current = self._execution
-        return None if current is None else current.result.run_exception
+        return None if current is None else current.run_exception
 
     @property
     def is_response_from_fallback(self) -> bool:
@@ -238,13 +225,13 @@ class Command(Generic[R]):
     def is_executed_in_thread(self) -> bool:
         """run() ran on a pool worker thread."""
         current = self._execution
-        return current is not None and current.result.executed_in_thread
+        return current is not None and current.executed_in_thread
 
     @property
     def execution_time_ms(self) -> int:
         """How long run() took, in milliseconds (-1 if it was not called or is still running)."""
         current = self._execution
-        return -1 if current is None else current.result.execution_time_ms
+        return -1 if current is None else current.execution_time_ms
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} command_key={self.command_key!r}>"

@@ -100,28 +100,19 @@ class ExecutionResult:
     not called) and ``total_time_ms`` what the caller waited.
     """
 
-    __slots__ = (
-        "events",
-        "exception",
-        "executed_in_thread",
-        "execution_time_ms",
-        "failure_type",
-        "fallback_exception",
-        "run_exception",
-        "start",
-        "total_time_ms",
-    )
+    # Fields an execution has not reached yet read these class-level defaults, so
+    # starting an execution sets only what every execution has.
+    exception: BaseException | None = None
+    run_exception: BaseException | None = None
+    fallback_exception: BaseException | None = None
+    failure_type: FailureType | None = None
+    execution_time_ms: int = -1
+    total_time_ms: int = -1
+    executed_in_thread: bool = False
 
     def __init__(self, start: float) -> None:
         self.start = start
         self.events: list[EventType] = []
-        self.exception: BaseException | None = None
-        self.run_exception: BaseException | None = None
-        self.fallback_exception: BaseException | None = None
-        self.failure_type: FailureType | None = None
-        self.execution_time_ms = -1
-        self.total_time_ms = -1
-        self.executed_in_thread = False
 
     def __repr__(self) -> str:
         names = ", ".join(event.name for event in self.events)

@@ -32,6 +32,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from hystrixpy import _log, clock, registry
+from hystrixpy._log import debug_switch as _debug
 from hystrixpy._timer import TimerEntry
 from hystrixpy.circuit_breaker import DENIED, TRIAL
 from hystrixpy.events import (
@@ -115,7 +116,11 @@ def begin(command: Command[R]) -> Execution[R]:
 
 
 def execute(command: Command[R]) -> R:
-    """Run ``command`` and block for its value (or its fallback's)."""
+    """Run and block for run()'s value, or the fallback's.
+
+    Raises :class:`~hystrixpy.HystrixRuntimeError` when there is no usable
+    fallback, and :class:`~hystrixpy.BadRequestError` as run() raised it.
+    """
     execution = begin(command)
     if execution.admit() == DENIED:
         return execution.short_circuit()
@@ -125,7 +130,12 @@ def execute(command: Command[R]) -> R:
 
 
 def queue(command: Command[R]) -> Future[R]:
-    """Start ``command`` and return a future of its value (or its fallback's)."""
+    """Start running and return a future of the value (or the fallback's) at once.
+
+    In THREAD isolation the future resolves by the timeout plus the
+    fallback's own time, even if run() never returns. In SEMAPHORE
+    isolation run() executes on the calling thread before this returns.
+    """
     execution = begin(command)
     future: Future[R] = Future()
     future.set_running_or_notify_cancel()
@@ -138,38 +148,28 @@ def queue(command: Command[R]) -> Future[R]:
     return future
 
 
-class Execution(Generic[R]):
-    """The state of one command's one execution."""
+class Execution(ExecutionResult, Generic[R]):
+    """The state of one command's one execution, and its record (an :class:`ExecutionResult`).
 
-    __slots__ = (
-        "_claim",
-        "command",
-        "concurrency",
-        "context",
-        "deadline",
-        "done",
-        "future",
-        "outcome",
-        "properties",
-        "result",
-        "state",
-        "timer_entry",
-        "trial",
-    )
+    Only what every execution needs is set when it starts; the rest reads the
+    class-level defaults until a step sets it. The THREAD-isolation fields
+    (``_claim``, ``done``, ``context``, ``future``, ``timer_entry``,
+    ``outcome``) are set by :meth:`execute_in_thread`, :meth:`queue_in_thread`
+    and :meth:`dispatch`.
+    """
+
+    trial = False
+    concurrency = 0
 
     def __init__(self, command: Command[R], state: CommandKeyState, now: float) -> None:
+        self.start = now
+        self.events: list[EventType] = []
         self.command = command
         self.state = state
         state.last_used = now
         self.properties = state.properties
-        self.result = ExecutionResult(now)
         timeout = state.timeout_seconds
         self.deadline: float | None = None if timeout is None else now + timeout
-        self.trial = False
-        self.concurrency = 0
-        # The THREAD-isolation slots (_claim, done, context, future, timer_entry, outcome)
-        # are set by execute_in_thread(), queue_in_thread() and dispatch(), off the
-        # SEMAPHORE path.
 
     def claim(self) -> bool:
         """Take the right to settle this execution; only the first caller gets it."""
@@ -183,8 +183,9 @@ class Execution(Generic[R]):
 
     def admit(self) -> int:
         """Ask the circuit breaker; remember whether this execution is its trial."""
-        decision = self.state.circuit_breaker.attempt_execution(self.result.start)
-        self.trial = decision == TRIAL
+        decision = self.state.circuit_breaker.attempt_execution(self.start)
+        if decision == TRIAL:
+            self.trial = True
         return decision
 
     def short_circuit(self) -> R:
@@ -193,7 +194,7 @@ class Execution(Generic[R]):
             EventType.SHORT_CIRCUITED,
             FailureType.SHORTCIRCUIT,
             ShortCircuitedError(f"{self.command.command_key}: the circuit is open"),
-            self.result.start,
+            self.start,
         )
 
     # -- SEMAPHORE isolation -------------------------------------------------
@@ -202,14 +203,16 @@ class Execution(Generic[R]):
         """Run on the caller's thread under the execution semaphore."""
         state = self.state
         semaphore = state.execution_semaphore
-        if not semaphore.try_acquire():
+        try:
+            semaphore.permits.pop()
+        except IndexError:
             return self.fail(
                 EventType.SEMAPHORE_REJECTED,
                 FailureType.REJECTED_SEMAPHORE_EXECUTION,
                 RejectedError(f"{self.command.command_key}: execution semaphore is full"),
-                self.result.start,
+                self.start,
             )
-        start = self.result.start  # admission took no measurable time on this thread
+        start = self.start  # admission took no measurable time on this thread
         self.concurrency = state.metrics.run_started(start)
         try:
             # In a copy of the caller's context, as on a worker: run()'s changes stay with it.
@@ -217,14 +220,14 @@ class Execution(Generic[R]):
         except BaseException as error:
             semaphore.release()
             end = clock.monotonic()
-            self.result.execution_time_ms = _ms(end - start)
+            self.execution_time_ms = int((end - start) * 1000.0 + 0.5)
             if self.deadline is not None and end > self.deadline and isinstance(error, Exception):
-                self.result.run_exception = error
+                self.run_exception = error
                 return self.timeout(end, run_finished=True)
             return self.conclude_error(error, end, run_finished=True)
         semaphore.release()
         end = clock.monotonic()
-        self.result.execution_time_ms = _ms(end - start)
+        self.execution_time_ms = int((end - start) * 1000.0 + 0.5)
         if self.deadline is not None and end > self.deadline:
             return self.timeout(end, run_finished=True)
         return self.succeed(value, end, run_finished=True)
@@ -305,7 +308,7 @@ class Execution(Generic[R]):
         state = self.state
         start = clock.monotonic()
         self.concurrency = state.metrics.run_started(start)
-        self.result.executed_in_thread = True
+        self.executed_in_thread = True
         error: BaseException | None = None
         value: Any = None
         try:
@@ -317,7 +320,7 @@ class Execution(Generic[R]):
         if not self.claim():
             _log.debug("late_result_dropped", **self.log_fields())
             return
-        self.result.execution_time_ms = _ms(end - start)
+        self.execution_time_ms = _ms(end - start)
         self.outcome = (value, error)
         future = self.future
         if future is None:
@@ -365,16 +368,15 @@ class Execution(Generic[R]):
 
     def succeed(self, value: R, now: float, *, run_finished: bool) -> R:
         """run() returned in time."""
-        result = self.result
-        result.events.append(_SUCCESS)
-        total_ms = result.total_time_ms = _ms(now - result.start)
+        self.events.append(_SUCCESS)
+        total_ms = self.total_time_ms = int((now - self.start) * 1000.0 + 0.5)
         self.state.metrics.record_success(
-            now, run_finished, self.concurrency, result.execution_time_ms, total_ms
+            now, run_finished, self.concurrency, self.execution_time_ms, total_ms
         )
         if _hooks.active:
             _hooks.notify("on_event", self.command, _SUCCESS)
-        if _log.debug_enabled(now):
-            self.log_finished(total_ms)
+        if _debug.enabled or not _debug.checked_at <= now < _debug.recheck_at:
+            self.log_if_debug(now, total_ms)
         if self.trial:
             self.state.circuit_breaker.on_result(True, False, True, now)
         if _hooks.active:
@@ -383,14 +385,13 @@ class Execution(Generic[R]):
 
     def conclude_error(self, error: BaseException, now: float, *, run_finished: bool) -> R:
         """run() raised ``error``: classify it."""
-        self.result.run_exception = error
+        self.run_exception = error
         if not isinstance(error, Exception):
             self.cancel_execution(now, run_finished=run_finished)
             raise error
         if isinstance(error, BadRequestError):
-            result = self.result
-            result.exception = error
-            result.failure_type = FailureType.BAD_REQUEST_EXCEPTION
+            self.exception = error
+            self.failure_type = FailureType.BAD_REQUEST_EXCEPTION
             self.record((_BAD_REQUEST, _EXCEPTION_THROWN), now, run_finished=run_finished)
             if self.trial:
                 self.state.circuit_breaker.on_result(False, False, True, now)
@@ -435,9 +436,8 @@ class Execution(Generic[R]):
         run_finished: bool = False,
     ) -> R:
         """Record why run() gave no value, tell the breaker, and fall back."""
-        result = self.result
-        result.failure_type = failure_type
-        result.exception = cause
+        self.failure_type = failure_type
+        self.exception = cause
         self.record((event,), now, run_finished=run_finished, final=False)
         self.state.circuit_breaker.on_result(False, event in HEALTH_ERRORS, self.trial, now)
         if _hooks.active:
@@ -491,10 +491,10 @@ class Execution(Generic[R]):
         fallback_error: BaseException | None = None,
     ) -> NoReturn:
         """No usable fallback: record it and raise :class:`HystrixRuntimeError`."""
-        self.result.fallback_exception = fallback_error
+        self.fallback_exception = fallback_error
         self.record((event, _EXCEPTION_THROWN), clock.monotonic())
         command = self.command
-        original = self.result.failure_type or failure_type
+        original = self.failure_type or failure_type
         message = f"{command.command_key} {_FAILURE_WORDS[original]} and {_FALLBACK_WORDS[event]}"
         raise HystrixRuntimeError(
             message,
@@ -516,34 +516,34 @@ class Execution(Generic[R]):
         The first record of an execution carries run()'s latency and concurrency;
         the final one the total latency the caller saw.
         """
-        result = self.result
-        first = not result.events
-        result.events += events
+        first = not self.events
+        self.events += events
         total_ms = -1
         if final:
-            total_ms = result.total_time_ms = _ms(now - result.start)
+            total_ms = self.total_time_ms = _ms(now - self.start)
         self.state.metrics.record(
             events,
             now,
             run_finished=run_finished,
             concurrency=self.concurrency if first else 0,
-            execution_ms=result.execution_time_ms if first else -1,
+            execution_ms=self.execution_time_ms if first else -1,
             total_ms=total_ms,
         )
         if _hooks.active:
             for event in events:
                 _hooks.notify("on_event", self.command, event)
-        if final and _log.debug_enabled(now):
-            self.log_finished(total_ms)
+        if final:
+            self.log_if_debug(now, total_ms)
 
-    def log_finished(self, total_ms: int) -> None:
-        """The DEBUG event of a finished execution."""
-        result = self.result
+    def log_if_debug(self, now: float, total_ms: int) -> None:
+        """The DEBUG event of a finished execution, if DEBUG events are wanted."""
+        if not _log.debug_enabled(now):
+            return
         _log.debug(
             "execution_finished",
-            events=[event.name for event in result.events],
+            events=[event.name for event in self.events],
             total_ms=total_ms,
-            execution_ms=result.execution_time_ms,
+            execution_ms=self.execution_time_ms,
             **self.log_fields(),
         )
 

@@ -58,6 +58,8 @@ class MetricsSnapshot:
 
 
 _SUCCESS_INDEX = EventType.SUCCESS.index
+# The two latency series of a key's RollingPercentile.
+_EXECUTION, _TOTAL = 0, 1
 
 
 def _latency_window_of(properties: CommandProperties) -> tuple[int, int] | None:
@@ -111,11 +113,10 @@ class CommandMetrics:
         # Event counts, then the breaker's health counts (total, errors), in one window.
         self._rolling = RollingCounter(_EVENT_KINDS + 2, *self._window)
         self._latency_window = _latency_window_of(properties)
-        self._execution_latency: RollingPercentile | None = None
-        self._total_latency: RollingPercentile | None = None
+        # run()'s own latency (series _EXECUTION) and the caller's (series _TOTAL).
+        self._latencies: RollingPercentile | None = None
         if self._latency_window is not None:
-            self._execution_latency = RollingPercentile(*self._latency_window)
-            self._total_latency = RollingPercentile(*self._latency_window)
+            self._latencies = RollingPercentile(*self._latency_window, series=2)
 
     def reconfigure(self, properties: CommandProperties) -> None:
         """Adopt new window settings; a changed window starts empty."""
@@ -131,10 +132,9 @@ class CommandMetrics:
             with self._lock:
                 self._latency_window = latency_window
                 if latency_window is None:
-                    self._execution_latency = self._total_latency = None
+                    self._latencies = None
                 else:
-                    self._execution_latency = RollingPercentile(*latency_window)
-                    self._total_latency = RollingPercentile(*latency_window)
+                    self._latencies = RollingPercentile(*latency_window, series=2)
 
     # -- recording (hot path) ------------------------------------------------
 
@@ -179,11 +179,12 @@ class CommandMetrics:
         lock.acquire()
         try:
             self._rolling.add_each(kinds, now, concurrency)
-            if self._total_latency is not None:
+            latencies = self._latencies
+            if latencies is not None:
                 if execution_ms >= 0:
-                    self._execution_latency.record(execution_ms, now)  # type: ignore[union-attr]
+                    latencies.record(execution_ms, now, _EXECUTION)
                 if total_ms >= 0:
-                    self._total_latency.record(total_ms, now)
+                    latencies.record(total_ms, now, _TOTAL)
         finally:
             lock.release()
 
@@ -204,10 +205,9 @@ class CommandMetrics:
             counts[_HEALTH_TOTAL_KIND] += 1
             if concurrency > rolling.current_peak:
                 rolling.current_peak = concurrency
-            execution_latency = self._execution_latency
-            if execution_latency is not None:
-                execution_latency.record(execution_ms, now)
-                self._total_latency.record(total_ms, now)  # type: ignore[union-attr]
+            latencies = self._latencies
+            if latencies is not None:
+                latencies.record_pair(execution_ms, total_ms, now)
         finally:
             lock.release()
 
@@ -257,8 +257,7 @@ class CommandMetrics:
         with self._lock:
             totals = self._rolling.totals(now)
             peak = self._rolling.peak(now)
-            execution = self._execution_latency
-            total = self._total_latency
+            latencies = self._latencies
             return MetricsSnapshot(
                 rolling_counts=totals[:_EVENT_KINDS],
                 health=HealthCounts(
@@ -268,53 +267,59 @@ class CommandMetrics:
                 concurrent_executions=len(self._running),
                 rolling_max_concurrent_executions=peak,
                 execution_percentiles=(
-                    execution.percentiles(wanted, now) if execution else [0] * len(wanted)
+                    latencies.percentiles(wanted, now, _EXECUTION)
+                    if latencies
+                    else [0] * len(wanted)
                 ),
-                execution_mean=execution.mean(now) if execution else 0,
-                total_percentiles=total.percentiles(wanted, now) if total else [0] * len(wanted),
-                total_mean=total.mean(now) if total else 0,
+                execution_mean=latencies.mean(now, _EXECUTION) if latencies else 0,
+                total_percentiles=(
+                    latencies.percentiles(wanted, now, _TOTAL) if latencies else [0] * len(wanted)
+                ),
+                total_mean=latencies.mean(now, _TOTAL) if latencies else 0,
             )
 
     def execution_time_percentile(self, percent: float) -> int:
         """run()'s own latency at ``percent`` (0-100), in ms, over the percentile window."""
-        return self._latency(self._execution_latency, [percent])[0]
+        return self._latency(_EXECUTION, [percent])[0]
 
     def execution_time_percentiles(self, percents: list[float]) -> list[int]:
         """Several percentiles of run()'s latency at once, in ms."""
-        return self._latency(self._execution_latency, percents)
+        return self._latency(_EXECUTION, percents)
 
     def execution_time_mean(self) -> int:
         """The mean of run()'s latency, in ms, over the percentile window."""
-        return self._mean(self._execution_latency)
+        return self._mean(_EXECUTION)
 
     def total_time_percentile(self, percent: float) -> int:
         """The latency the caller saw at ``percent`` (0-100), in ms."""
-        return self._latency(self._total_latency, [percent])[0]
+        return self._latency(_TOTAL, [percent])[0]
 
     def total_time_percentiles(self, percents: list[float]) -> list[int]:
         """Several percentiles of the caller's latency at once, in ms."""
-        return self._latency(self._total_latency, percents)
+        return self._latency(_TOTAL, percents)
 
     def total_time_mean(self) -> int:
         """The mean latency the caller saw, in ms."""
-        return self._mean(self._total_latency)
+        return self._mean(_TOTAL)
 
-    def _latency(self, series: RollingPercentile | None, percents: list[float]) -> list[int]:
+    def _latency(self, series: int, percents: list[float]) -> list[int]:
         for percent in percents:
             if not 0 <= percent <= 100:
                 raise ValueError(f"a percentile must be within 0..100, got {percent!r}")
-        if series is None:  # percentiles are turned off
+        latencies = self._latencies
+        if latencies is None:  # percentiles are turned off
             return [0 for _ in percents]
         now = clock.monotonic()
         with self._lock:
-            return series.percentiles(percents, now)
+            return latencies.percentiles(percents, now, series)
 
-    def _mean(self, series: RollingPercentile | None) -> int:
-        if series is None:
+    def _mean(self, series: int) -> int:
+        latencies = self._latencies
+        if latencies is None:
             return 0
         now = clock.monotonic()
         with self._lock:
-            return series.mean(now)
+            return latencies.mean(now, series)
 
     @property
     def rolling_window_ms(self) -> int:

@@ -13,13 +13,17 @@ percentile read from the histogram is within 1 ms or 2% (whichever is larger)
 of the exact nearest-rank percentile of the same samples, for samples up to
 ten minutes.
 
-Recording touches only the current bucket's histogram, an ``array('H')``
-(2 bytes a bin, widened to ``array('I')`` only if a bin passes 65,535). When
+One :class:`RollingPercentile` may keep several series over the same window
+(a command's run() latency and the latency its caller saw), so one sample of
+each costs one call and one check of the clock. Recording touches only the
+current bucket's histogram, an ``array('H')`` (2 bytes a bin, widened to
+``array('I')`` only if a bin passes 65,535). When
 time moves past that bucket, its histogram is added to a running histogram of
-the whole window and kept in sparse form (only the bins it used) until it
-leaves the window and is subtracted again. Reading adds the current bucket to
-the window's histogram. Like :mod:`hystrixpy.rolling`, this module reads no
-clock and is not thread-safe by itself.
+the whole window (``array('I')``, 4 bytes a bin) and kept in sparse form
+(only the bins it used) until it leaves the window and is subtracted again.
+Reading adds the current bucket to the window's histogram. Like
+:mod:`hystrixpy.rolling`, this module reads no clock and is not thread-safe
+by itself.
 """
 
 from __future__ import annotations
@@ -77,7 +81,11 @@ def bin_bounds(index: int) -> tuple[int, int]:
 
 
 class RollingPercentile:
-    """Latency percentiles over a rolling window of ``num_buckets`` buckets."""
+    """Latency percentiles of ``series`` series over a rolling window of ``num_buckets`` buckets.
+
+    Series are numbered from 0; every reading and :meth:`record` take the
+    series as their last argument (0 by default).
+    """
 
     __slots__ = (
         "_finished",
@@ -87,41 +95,51 @@ class RollingPercentile:
         "_finished_sums",
         "_ring",
         "_window",
+        "bucket_end",
         "current",
-        "current_count",
-        "current_max",
-        "current_sum",
+        "current_counts",
+        "current_maxima",
+        "current_sums",
+        "series",
     )
 
-    def __init__(self, window_ms: int, num_buckets: int) -> None:
+    def __init__(self, window_ms: int, num_buckets: int, series: int = 1) -> None:
         self._ring = BucketRing(window_ms, num_buckets)
-        #: The current bucket's histogram, and its sample count, sum and maximum.
-        self.current = _empty_histogram()
-        self.current_count = 0
-        self.current_sum = 0
-        self.current_max = 0
+        self.series = series
+        #: When the current bucket ends (seconds): before it, nothing needs rolling.
+        self.bucket_end = float("-inf")
+        #: The current bucket's histograms (series after series), and per series its
+        #: sample count, sum and maximum.
+        self.current = _empty_histogram(series)
+        self.current_counts = [0] * series
+        self.current_sums = [0] * series
+        self.current_maxima = [0] * series
         # Finished buckets in the window, by slot: their used bins and counts (sparse),
-        # numbers, sample counts, sums and maxima; and the sum of their histograms.
+        # numbers, and per series sample counts, sums and maxima; and the window's histograms.
         self._finished: list[tuple[array[int], array[int]] | None] = [None] * num_buckets
         self._finished_numbers = [0] * num_buckets
-        self._finished_counts = [0] * num_buckets
-        self._finished_sums = [0] * num_buckets
-        self._finished_maxima = [0] * num_buckets
-        self._window = array("I", [0]) * BIN_COUNT
+        self._finished_counts = [[0] * series for _ in range(num_buckets)]
+        self._finished_sums = [[0] * series for _ in range(num_buckets)]
+        self._finished_maxima = [[0] * series for _ in range(num_buckets)]
+        self._window = array("I", [0]) * (BIN_COUNT * series)
 
     def roll(self, now: float) -> None:
         """Move the window to ``now``, if ``now`` is past the current bucket."""
-        ring = self._ring
-        if now < ring.end:
+        if now < self.bucket_end:
             return
+        ring = self._ring
         finished_number = ring.current
         ring.advance(now)
+        self.bucket_end = ring.end
         oldest = ring.oldest
-        if self.current_count:
+        if any(self.current_counts):
             if finished_number >= oldest:
                 self._keep_finished(finished_number % ring.num_buckets, finished_number)
-            self.current = _empty_histogram()
-            self.current_count = self.current_sum = self.current_max = 0
+            series = self.series
+            self.current = _empty_histogram(series)
+            self.current_counts = [0] * series
+            self.current_sums = [0] * series
+            self.current_maxima = [0] * series
         numbers = self._finished_numbers
         for slot, kept in enumerate(self._finished):
             if kept is not None and numbers[slot] < oldest:
@@ -129,19 +147,24 @@ class RollingPercentile:
 
     def _keep_finished(self, slot: int, number: int) -> None:
         self._expire(slot)
-        used = [index for index, count in enumerate(self.current) if count]
-        counts = array("I", [self.current[index] for index in used])
+        current = self.current
+        used = [index for index, count in enumerate(current) if count]
+        used_counts = [current[index] for index in used]
+        # Kept small: a byte per bin position when one histogram's bins fit in one, two
+        # bytes per count unless one passed 65,535.
+        positions = array("B" if len(current) <= 256 else "H", used)
+        counts = array("H" if max(used_counts) <= 0xFFFF else "I", used_counts)
         window = self._window
         for index, count in zip(used, counts, strict=True):
             total = window[index] + count
             if total > _MAX_UINT32 and window.typecode == "I":  # pragma: no cover - 4e9 samples
                 window = self._window = array("Q", window)
             window[index] = total
-        self._finished[slot] = (array("H", used), counts)
+        self._finished[slot] = (positions, counts)
         self._finished_numbers[slot] = number
-        self._finished_counts[slot] = self.current_count
-        self._finished_sums[slot] = self.current_sum
-        self._finished_maxima[slot] = self.current_max
+        self._finished_counts[slot] = self.current_counts
+        self._finished_sums[slot] = self.current_sums
+        self._finished_maxima[slot] = self.current_maxima
 
     def _expire(self, slot: int) -> None:
         kept = self._finished[slot]
@@ -151,40 +174,76 @@ class RollingPercentile:
         for index, count in zip(*kept, strict=True):
             window[index] -= count
         self._finished[slot] = None
-        self._finished_counts[slot] = self._finished_sums[slot] = self._finished_maxima[slot] = 0
+        zeros = [0] * self.series  # read only: a kept bucket brings lists of its own
+        self._finished_counts[slot] = self._finished_sums[slot] = zeros
+        self._finished_maxima[slot] = zeros
 
-    def record(self, value_ms: int, now: float) -> None:
-        """Add one sample of ``value_ms`` milliseconds at time ``now``."""
-        if now >= self._ring.end:
+    def record(self, value_ms: int, now: float, series: int = 0) -> None:
+        """Add one sample of ``value_ms`` milliseconds to ``series`` at time ``now``."""
+        if now >= self.bucket_end:
             self.roll(now)
         value = value_ms if value_ms > 0 else 0
-        index = _DIRECT_BINS[value] if value < _DIRECT else bisect_right(_LOWS, value) - 1
+        index = series * BIN_COUNT + (
+            _DIRECT_BINS[value] if value < _DIRECT else bisect_right(_LOWS, value) - 1
+        )
         try:
             self.current[index] += 1
         except OverflowError:
-            self.current = array("I", self.current)
-            self.current[index] += 1
-        self.current_count += 1
-        self.current_sum += value
-        if value > self.current_max:
-            self.current_max = value
+            self._widen_current(index)
+        self.current_counts[series] += 1
+        self.current_sums[series] += value
+        if value > self.current_maxima[series]:
+            self.current_maxima[series] = value
 
-    def count(self, now: float) -> int:
+    def record_pair(self, first_ms: int, second_ms: int, now: float) -> None:
+        """Add one sample to series 0 and one to series 1 (the hot path: latencies >= 0)."""
+        if now >= self.bucket_end:
+            self.roll(now)
+        current = self.current
+        counts = self.current_counts
+        sums = self.current_sums
+        maxima = self.current_maxima
+        index = _DIRECT_BINS[first_ms] if first_ms < _DIRECT else bin_of(first_ms)
+        try:
+            current[index] += 1
+        except OverflowError:
+            current = self._widen_current(index)
+        counts[0] += 1
+        sums[0] += first_ms
+        if first_ms > maxima[0]:
+            maxima[0] = first_ms
+        index = BIN_COUNT + (_DIRECT_BINS[second_ms] if second_ms < _DIRECT else bin_of(second_ms))
+        try:
+            current[index] += 1
+        except OverflowError:
+            self._widen_current(index)
+        counts[1] += 1
+        sums[1] += second_ms
+        if second_ms > maxima[1]:
+            maxima[1] = second_ms
+
+    def _widen_current(self, index: int) -> array[int]:
+        """A bin of the current histogram passed 65,535: widen it to 4 bytes a bin, and add."""
+        current = self.current = array("I", self.current)
+        current[index] += 1
+        return current
+
+    def count(self, now: float, series: int = 0) -> int:
         """How many samples the window holds."""
         self.roll(now)
-        return self.current_count + sum(self._finished_counts)
+        return self.current_counts[series] + sum(c[series] for c in self._finished_counts)
 
-    def mean(self, now: float) -> int:
+    def mean(self, now: float, series: int = 0) -> int:
         """The mean of the window's samples, rounded to whole ms (0 without samples)."""
-        count = self.count(now)
-        total = self.current_sum + sum(self._finished_sums)
+        count = self.count(now, series)
+        total = self.current_sums[series] + sum(s[series] for s in self._finished_sums)
         return round(total / count) if count else 0
 
-    def percentile(self, percent: float, now: float) -> int:
+    def percentile(self, percent: float, now: float, series: int = 0) -> int:
         """The ``percent`` percentile of the window's samples (0 without samples)."""
-        return self.percentiles([percent], now)[0]
+        return self.percentiles([percent], now, series)[0]
 
-    def percentiles(self, percents: list[float], now: float) -> list[int]:
+    def percentiles(self, percents: list[float], now: float, series: int = 0) -> list[int]:
         """Several percentiles at once (one pass over the window's histogram).
 
         The 100th percentile is the exact maximum; the others come from the
@@ -193,11 +252,12 @@ class RollingPercentile:
         for percent in percents:
             if not 0 <= percent <= 100:
                 raise ValueError(f"a percentile must be within 0..100, got {percent!r}")
-        count = self.count(now)
+        count = self.count(now, series)
         if count == 0:
             return [0 for _ in percents]
-        largest = max(self.current_max, *self._finished_maxima)
-        running = list(accumulate(map(add, self._window, self.current)))
+        largest = max(self.current_maxima[series], *(m[series] for m in self._finished_maxima))
+        low, high = series * BIN_COUNT, (series + 1) * BIN_COUNT
+        running = list(accumulate(map(add, self._window[low:high], self.current[low:high])))
         answers = []
         for percent in percents:
             if percent == 100:
@@ -208,5 +268,5 @@ class RollingPercentile:
         return answers
 
 
-def _empty_histogram() -> array[int]:
-    return array("H", bytes(2 * BIN_COUNT))
+def _empty_histogram(series: int) -> array[int]:
+    return array("H", bytes(2 * BIN_COUNT * series))

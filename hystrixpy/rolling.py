@@ -79,6 +79,7 @@ class RollingCounter:
         "_finished_totals",
         "_retired",
         "_ring",
+        "bucket_end",
         "current",
         "current_peak",
         "kinds",
@@ -91,6 +92,8 @@ class RollingCounter:
         self.current = [0] * kinds
         #: The current bucket's peak.
         self.current_peak = 0
+        #: When the current bucket ends (seconds): before it, :meth:`roll` has nothing to do.
+        self.bucket_end = float("-inf")
         # Finished buckets, by slot: packed counts (None when empty), their numbers, their peaks.
         self._finished: list[array[int] | None] = [None] * num_buckets
         self._finished_numbers = [-1] * num_buckets
@@ -109,18 +112,14 @@ class RollingCounter:
         """How many buckets the window is split into."""
         return self._ring.num_buckets
 
-    @property
-    def bucket_end(self) -> float:
-        """When the current bucket ends (seconds): before it, :meth:`roll` has nothing to do."""
-        return self._ring.end
-
     def roll(self, now: float) -> None:
         """Move the window to ``now``, if ``now`` is past the current bucket."""
-        ring = self._ring
-        if now < ring.end:
+        if now < self.bucket_end:
             return
+        ring = self._ring
         finished_number = ring.current
         ring.advance(now)
+        self.bucket_end = ring.end
         oldest = ring.oldest
         counts = self.current
         if any(counts) or self.current_peak:
@@ -161,13 +160,13 @@ class RollingCounter:
 
     def add(self, kind: int, now: float, amount: int = 1) -> None:
         """Add ``amount`` to ``kind`` at time ``now``."""
-        if now >= self._ring.end:
+        if now >= self.bucket_end:
             self.roll(now)
         self.current[kind] += amount
 
     def add_each(self, kinds: list[int], now: float, peak: int = 0) -> None:
         """Add one to each kind in ``kinds`` at time ``now``, and note ``peak``."""
-        if now >= self._ring.end:
+        if now >= self.bucket_end:
             self.roll(now)
         counts = self.current
         for kind in kinds:
@@ -177,14 +176,14 @@ class RollingCounter:
 
     def raise_peak(self, value: int, now: float) -> None:
         """Note ``value`` at time ``now`` for :meth:`peak`."""
-        if now >= self._ring.end:
+        if now >= self.bucket_end:
             self.roll(now)
         if value > self.current_peak:
             self.current_peak = value
 
     def would_raise_peak(self, value: int, now: float) -> bool:
         """Whether :meth:`raise_peak` would change anything (cheap: no rolling, no writes)."""
-        return value > self.current_peak or now >= self._ring.end
+        return value > self.current_peak or now >= self.bucket_end
 
     def peak(self, now: float) -> int:
         """The largest value noted in the window ending at ``now``."""

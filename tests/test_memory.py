@@ -141,12 +141,29 @@ class TestMemoryPerCommandKey:
         )
         # Every bucket of both latency histograms holds samples: the most the key can cost
         # (the current bucket's histogram, and each finished one's, kept sparse).
-        for series in (metrics._execution_latency, metrics._total_latency):
-            assert series is not None
-            assert series.current_count > 0
-            finished = [kept for kept in series._finished if kept is not None]
-            assert len(finished) == len(series._finished) - 1
+        series = metrics._latencies
+        assert series is not None
+        assert all(series.current_counts)
+        finished = [kept for kept in series._finished if kept is not None]
+        assert len(finished) == len(series._finished) - 1
         assert metrics.execution_time_percentile(100) == round(max(latencies))
+        assert used < LIMIT_PER_KEY, f"one key costs {used} bytes"
+
+    def test_widely_spread_latencies_stay_under_16_kb(self, fake_clock: FakeClock) -> None:
+        """Latencies spread over most histogram bins (median ~55 ms, up to the timeout) fit too."""
+        warm_up(fake_clock)
+        rng = random.Random(3)
+        latencies = [min(rng.lognormvariate(4.0, 1.0), 900.0) for _ in range(500)]
+
+        def use_the_key() -> None:
+            for _ in spread_over_the_window(fake_clock, "Spread", latencies):
+                pass
+
+        used = retained_bytes(use_the_key)
+
+        series = hystrixpy.command_metrics("Spread")._latencies
+        assert series is not None
+        assert sum(kept is not None for kept in series._finished) == len(series._finished) - 1
         assert used < LIMIT_PER_KEY, f"one key costs {used} bytes"
 
     def test_memory_does_not_grow_with_more_executions(self, fake_clock: FakeClock) -> None:
