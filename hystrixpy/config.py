@@ -18,8 +18,11 @@ Names accepted by :func:`configure`::
 
 Values may be strings as in a ``.properties`` file (``"true"``, ``"500"``).
 A value of ``None`` removes the override. Hystrix names with no meaning in
-Python are accepted, logged once and ignored; names Hystrix never had raise
-``ValueError``, and so does a value out of range, before anything changes.
+Python (``interruptOnTimeout``, ``hystrix.collapser.*``, and global names such
+as ``hystrix.plugin.<Plugin>.implementation``, ``hystrix.stream.*`` and
+``hystrix.timer.threadpool.default.coreSize``) are accepted, logged once and
+ignored; names Hystrix never had raise ``ValueError``, and so does a value out
+of range, before anything changes.
 """
 
 from __future__ import annotations
@@ -56,6 +59,38 @@ _COLLAPSER_NAMES = frozenset(
         "metrics.rollingPercentile.bucketSize",
     }
 )
+
+# Global Hystrix names (outside command/threadpool/collapser) that mean nothing here, with why.
+_PLUGIN_REASON = "hystrixpy has no plugins; register execution hooks with hystrixpy.register_hook()"
+_STREAM_REASON = (
+    "set the stream's limits with hystrixpy.stream's own parameters (max_connections, delay_ms)"
+)
+_IGNORED_GLOBAL_NAMES = {
+    **{
+        f"hystrix.plugin.{plugin}.implementation": _PLUGIN_REASON
+        for plugin in (
+            "HystrixCommandExecutionHook",
+            "HystrixConcurrencyStrategy",
+            "HystrixDynamicProperties",
+            "HystrixEventNotifier",
+            "HystrixMetricsPublisher",
+            "HystrixPropertiesStrategy",
+        )
+    },
+    **{
+        name: _STREAM_REASON
+        for name in (
+            "hystrix.stream.maxConcurrentConnections",
+            "hystrix.stream.defaultMetricListenerQueueSize",
+            "hystrix.stream.dashboard.intervalInMilliseconds",
+            "hystrix.stream.utilization.intervalInMilliseconds",
+            "hystrix.stream.config.intervalInMilliseconds",
+            "hystrix.config.stream.maxConcurrentConnections",
+            "hystrix.requests.stream.maxConcurrentConnections",
+        )
+    },
+    "hystrix.timer.threadpool.default.coreSize": "hystrixpy's deadline timer is a single thread",
+}
 
 _COMMAND = "command"
 _POOL = "threadpool"
@@ -149,6 +184,9 @@ class Configuration:
         return _Entry(scope, key, spec, None if raw is None else _coerce(spec, name, raw))
 
     def _parse_hystrix(self, name: str, raw: object) -> _Entry | _Ignored:
+        reason = _IGNORED_GLOBAL_NAMES.get(name)
+        if reason is not None:
+            return _Ignored(name, reason)
         parts = name.split(".")
         scope = parts[1] if len(parts) > 2 else ""
         if scope == "collapser":
@@ -239,7 +277,11 @@ class Configuration:
         if key != _DEFAULT:
             values.update(declared.set_values())
             values.update(self._overrides.get((scope, key), {}))
-        return type(declared)(**values)
+        try:
+            return type(declared)(**values)
+        except ValueError as error:
+            kind = "command" if scope == _COMMAND else "thread pool"
+            raise ValueError(f"{kind} {key!r}: {error}") from None
 
     def overrides(self) -> Iterable[tuple[str, str, dict[str, Any]]]:
         """Every override, as (scope, key, values)."""

@@ -227,6 +227,8 @@ class ThreadPoolProperties(_PropertiesBase):
     ``max_queue_size`` -1 or 0 means no queue: a task is rejected when every
     worker is busy. A positive ``max_queue_size`` gives a bounded queue that
     rejects once ``queue_size_rejection_threshold`` tasks wait (or it is full).
+    ``maximum_size`` counts only with ``allow_maximum_size_to_diverge_from_core_size``,
+    and then must be at least ``core_size`` (Hystrix would log and use ``core_size``).
     """
 
     core_size: int = _prop(10, "coreSize", minimum=1)
@@ -248,12 +250,18 @@ class ThreadPoolProperties(_PropertiesBase):
     def __post_init__(self) -> None:
         self._validate()
         _check_divides(self, "metrics_rolling_stats_time_ms", "metrics_rolling_stats_num_buckets")
+        if self.allow_maximum_size_to_diverge_from_core_size and self.maximum_size < self.core_size:
+            raise ValueError(
+                f"maximum_size (maximumSize)={self.maximum_size!r} must be >= "
+                f"core_size (coreSize)={self.core_size!r} when "
+                "allow_maximum_size_to_diverge_from_core_size is true"
+            )
 
     @property
     def effective_maximum_size(self) -> int:
         """How many workers the pool may run: ``maximum_size`` only when allowed to diverge."""
         if self.allow_maximum_size_to_diverge_from_core_size:
-            return max(self.core_size, self.maximum_size)
+            return self.maximum_size
         return self.core_size
 
     @property

@@ -150,7 +150,13 @@ class Declaration:
 
 def declare(declaration: Declaration) -> None:
     """Note a command class's key and properties; fail now if the configuration clashes."""
-    _config.command_properties(declaration.command_key, declaration.properties)
+    _resolve_all(
+        _config,
+        declaration.command_key,
+        declaration.properties,
+        declaration.thread_pool_key,
+        declaration.thread_pool_properties,
+    )
     known = _declared.setdefault(declaration.command_key, [])
     if declaration not in known:
         known.append(declaration)
@@ -162,15 +168,19 @@ def declared_states() -> list[CommandKeyState]:
     Lets monitoring show every command from the start, before any has run.
     """
     for declarations in list(_declared.values()):
-        first = declarations[0]
-        command_state(
-            first.command_key,
-            first.group_key,
-            first.thread_pool_key,
-            first.properties,
-            first.thread_pool_properties,
-        )
+        _declared_state(declarations[0])
     return command_states()
+
+
+def _declared_state(declaration: Declaration) -> CommandKeyState:
+    """The state of a declared key, created with that declaration's properties if need be."""
+    return command_state(
+        declaration.command_key,
+        declaration.group_key,
+        declaration.thread_pool_key,
+        declaration.properties,
+        declaration.thread_pool_properties,
+    )
 
 
 def command_state(
@@ -290,19 +300,22 @@ def evict_idle(idle_seconds: float) -> list[str]:
 
 
 def command_metrics(command_key: str) -> CommandMetrics:
-    """The metrics of ``command_key``; ``KeyError`` if no such command has run or been declared."""
+    """The metrics of ``command_key``; ``KeyError`` if it has neither run nor been declared."""
     return _known_state(command_key).metrics
 
 
 def circuit_breaker(command_key: str) -> CircuitBreaker | NoOpCircuitBreaker:
-    """The circuit breaker of ``command_key``; ``KeyError`` if it is unknown."""
+    """The breaker of ``command_key``; ``KeyError`` if it has neither run nor been declared."""
     return _known_state(command_key).circuit_breaker
 
 
 def _known_state(command_key: str) -> CommandKeyState:
     state = _states.get(command_key)
     if state is None:
-        raise KeyError(f"no command with key {command_key!r} has been used")
+        declarations = _declared.get(command_key)
+        if not declarations:
+            raise KeyError(f"no command with key {command_key!r} has been used or declared")
+        return _declared_state(declarations[0])
     if state.config_version != _config.version:
         state.refresh()
     return state
@@ -335,13 +348,32 @@ def configure(settings: Mapping[str, object]) -> None:
 
 
 def _validate_known_keys(config: Configuration) -> None:
-    for command_key, declarations in list(_declared.items()):
-        for declaration in declarations:
-            config.command_properties(command_key, declaration.properties)
+    for declarations in list(_declared.values()):
+        for d in declarations:
+            _resolve_all(
+                config, d.command_key, d.properties, d.thread_pool_key, d.thread_pool_properties
+            )
     for state in list(_states.values()):
-        config.command_properties(state.command_key, state.declared)
+        _resolve_all(
+            config, state.command_key, state.declared, state.default_pool_key, state.declared_pool
+        )
     for pool_key, (_, declared_pool, _) in list(_pools.items()):
         config.pool_properties(pool_key, declared_pool)
+
+
+def _resolve_all(
+    config: Configuration,
+    command_key: str,
+    declared: CommandProperties,
+    pool_key: str,
+    declared_pool: ThreadPoolProperties,
+) -> None:
+    """Resolve a command key's properties and those of the pool it would run on (or raise)."""
+    properties = config.command_properties(command_key, declared)
+    try:
+        config.pool_properties(properties.thread_pool_key_override or pool_key, declared_pool)
+    except ValueError as error:
+        raise ValueError(f"{error} (thread_pool_properties of command {command_key!r})") from None
 
 
 def configuration() -> Configuration:

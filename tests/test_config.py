@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from concurrent.futures import Future
 
@@ -365,6 +366,85 @@ class TestIgnoredNames:
         )
 
         assert len(_hystrix_log_lines(caplog, "config_name_ignored")) == 2
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "hystrix.plugin.HystrixCommandExecutionHook.implementation",
+            "hystrix.plugin.HystrixConcurrencyStrategy.implementation",
+            "hystrix.plugin.HystrixDynamicProperties.implementation",
+            "hystrix.plugin.HystrixEventNotifier.implementation",
+            "hystrix.plugin.HystrixMetricsPublisher.implementation",
+            "hystrix.plugin.HystrixPropertiesStrategy.implementation",
+            "hystrix.stream.maxConcurrentConnections",
+            "hystrix.stream.defaultMetricListenerQueueSize",
+            "hystrix.stream.dashboard.intervalInMilliseconds",
+            "hystrix.stream.utilization.intervalInMilliseconds",
+            "hystrix.stream.config.intervalInMilliseconds",
+            "hystrix.config.stream.maxConcurrentConnections",
+            "hystrix.requests.stream.maxConcurrentConnections",
+            "hystrix.timer.threadpool.default.coreSize",
+        ],
+    )
+    def test_global_hystrix_names_are_accepted_ignored_and_logged_once(
+        self, caplog: pytest.LogCaptureFixture, name: str
+    ) -> None:
+        """Hystrix's plugin, stream and timer names are accepted, change nothing, and log once."""
+        caplog.set_level(logging.INFO, logger="hystrixpy")
+
+        hystrixpy.configure({name: "com.example.Custom"})
+        hystrixpy.configure({name: "5"})
+
+        lines = _hystrix_log_lines(caplog, name)
+        assert len(lines) == 1
+        assert "config_name_ignored" in lines[0]
+        assert configuration().overrides() == []
+
+    def test_stream_names_point_to_the_streams_own_parameters(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The log line for an ignored stream name says where the stream is configured."""
+        caplog.set_level(logging.INFO, logger="hystrixpy")
+
+        hystrixpy.configure({"hystrix.stream.maxConcurrentConnections": 5})
+
+        [line] = _hystrix_log_lines(caplog, "hystrix.stream.maxConcurrentConnections")
+        assert "max_connections" in line
+
+    def test_a_whole_hystrix_properties_file_applies(self, fake_clock: FakeClock) -> None:
+        """A Hystrix file mixing global, command, pool and collapser names is taken as a whole."""
+        hystrixpy.configure(
+            {
+                "hystrix.plugin.HystrixCommandExecutionHook.implementation": "com.example.Hook",
+                "hystrix.stream.maxConcurrentConnections": "20",
+                "hystrix.stream.dashboard.intervalInMilliseconds": "1000",
+                "hystrix.timer.threadpool.default.coreSize": "4",
+                "hystrix.collapser.default.maxRequestsInBatch": "50",
+                f"hystrix.command.default.{TIMEOUT_NAME}": "700",
+                "hystrix.threadpool.default.coreSize": "12",
+            }
+        )
+
+        assert timeout_of("Any") == 700
+        assert hystrixpy.thread_pool("AnyPool").properties.core_size == 12
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "hystrix.plugin.HystrixCommandExecutionHook.implementations",
+            "hystrix.plugin.HystrixWidget.implementation",
+            "hystrix.plugin.HystrixEventNotifier",
+            "hystrix.stream.maxConcurrentConnection",
+            "hystrix.stream.dashboard.interval",
+            "hystrix.timer.threadpool.Other.coreSize",
+            "hystrix.timer.threadpool.default.maximumSize",
+            "hystrix.metrics.stream.maxConcurrentConnections",
+        ],
+    )
+    def test_invented_global_names_are_rejected(self, name: str) -> None:
+        """Global names Hystrix never had are still a ValueError naming them."""
+        with pytest.raises(ValueError, match=re.escape(name)):
+            hystrixpy.configure({name: "5"})
 
     def test_unknown_collapser_property_is_rejected(self) -> None:
         """A collapser property Hystrix never had is an error, as for commands."""
@@ -845,6 +925,49 @@ class TestThreadPoolConfiguration:
 
         assert hystrixpy.thread_pool("ConfigDeclaredPool") is pool
         assert pool.properties.metrics_rolling_stats_time_ms == 9000
+
+
+class TestPoolSizes:
+    def test_maximum_below_core_is_refused_when_allowed_to_diverge(self) -> None:
+        """configure() refuses a pool whose maximumSize is below its coreSize, naming both."""
+        with pytest.raises(ValueError) as raised:
+            hystrixpy.configure(
+                {
+                    "hystrix.threadpool.Sized.coreSize": "8",
+                    "hystrix.threadpool.Sized.maximumSize": "4",
+                    "hystrix.threadpool.Sized.allowMaximumSizeToDivergeFromCoreSize": "true",
+                }
+            )
+
+        message = str(raised.value)
+        assert "'Sized'" in message
+        assert "maximum_size (maximumSize)=4" in message
+        assert "core_size (coreSize)=8" in message
+        assert configuration().overrides() == []
+
+    def test_core_size_past_a_defined_class_maximum_is_refused(self) -> None:
+        """Raising coreSize above a defined class's maximum_size is refused at configure()."""
+
+        class Growing(RemainingTime):
+            thread_pool_key = "GrowingPool"
+            thread_pool_properties = ThreadPoolProperties(
+                core_size=2, maximum_size=6, allow_maximum_size_to_diverge_from_core_size=True
+            )
+
+        with pytest.raises(ValueError, match=r"'GrowingPool'.*maximum_size \(maximumSize\)=6"):
+            hystrixpy.configure({"threadpool.GrowingPool.core_size": 10})
+
+        hystrixpy.configure(
+            {"threadpool.GrowingPool.core_size": 10, "threadpool.GrowingPool.maximum_size": 12}
+        )
+        properties = hystrixpy.thread_pool("GrowingPool", Growing.thread_pool_properties).properties
+        assert (properties.core_size, properties.effective_maximum_size) == (10, 12)
+
+    def test_maximum_below_core_is_fine_when_not_allowed_to_diverge(self) -> None:
+        """Without the divergence flag maximumSize is unused, so any value is accepted."""
+        hystrixpy.configure({"threadpool.default.core_size": 20})
+
+        assert hystrixpy.thread_pool("AnyPool").properties.effective_maximum_size == 20
 
 
 class TestConfiguration:

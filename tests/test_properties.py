@@ -443,13 +443,44 @@ class TestThreadPoolProperties:
 
         assert props.effective_maximum_size == 8
 
-    def test_maximum_size_below_core_size_never_shrinks_the_pool(self) -> None:
-        """A maximum_size below core_size still leaves core_size workers."""
+    def test_maximum_size_below_core_size_is_refused_when_allowed_to_diverge(self) -> None:
+        """Asking to grow to a maximum_size below core_size is a ValueError naming both values."""
+        with pytest.raises(ValueError) as raised:
+            ThreadPoolProperties(
+                core_size=10, maximum_size=5, allow_maximum_size_to_diverge_from_core_size=True
+            )
+
+        message = str(raised.value)
+        assert "maximum_size (maximumSize)=5" in message
+        assert "core_size (coreSize)=10" in message
+        assert "allow_maximum_size_to_diverge_from_core_size" in message
+
+    def test_divergence_flag_with_the_default_maximum_below_core_size_is_refused(self) -> None:
+        """Turning divergence on without raising maximum_size past core_size is caught too."""
+        with pytest.raises(ValueError, match=r"maximum_size \(maximumSize\)=10"):
+            ThreadPoolProperties(core_size=20, allow_maximum_size_to_diverge_from_core_size=True)
+
+    @pytest.mark.parametrize(("core", "maximum", "allow"), [(6, 2, False), (6, 6, True)])
+    def test_maximum_size_not_below_core_size_or_unused_is_accepted(
+        self, core: int, maximum: int, allow: bool
+    ) -> None:
+        """maximum_size equal to core_size, or below it but unused, is fine."""
         props = ThreadPoolProperties(
-            core_size=6, maximum_size=2, allow_maximum_size_to_diverge_from_core_size=True
+            core_size=core,
+            maximum_size=maximum,
+            allow_maximum_size_to_diverge_from_core_size=allow,
         )
 
         assert props.effective_maximum_size == 6
+
+    def test_replace_into_maximum_below_core_size_is_refused(self) -> None:
+        """dataclasses.replace() is checked like the constructor."""
+        props = ThreadPoolProperties(
+            core_size=2, maximum_size=4, allow_maximum_size_to_diverge_from_core_size=True
+        )
+
+        with pytest.raises(ValueError, match="maximum_size"):
+            dataclasses.replace(props, core_size=5)
 
     @pytest.mark.parametrize("max_queue_size", [-1, 0])
     def test_no_queue_when_max_queue_size_is_not_positive(self, max_queue_size: int) -> None:

@@ -120,6 +120,12 @@ class WindowOfNineSeconds(SemaphoreRecorder):
     )
 
 
+def configuration_snapshot() -> tuple[list[tuple[str, str, dict[str, object]]], int]:
+    """The configuration's overrides and version, to check a refused change left them alone."""
+    config = registry.configuration()
+    return list(config.overrides()), config.version
+
+
 class TestRegistry:
     def test_reset_forgets_breakers_and_metrics(self, fake_clock: FakeClock) -> None:
         """After reset() a command key starts again with a closed breaker and no counts."""
@@ -130,14 +136,13 @@ class TestRegistry:
 
         hystrixpy.reset()
 
-        with pytest.raises(KeyError):
-            hystrixpy.circuit_breaker("SemaphoreRecorder")
-        with pytest.raises(KeyError):
-            hystrixpy.command_metrics("SemaphoreRecorder")
         assert registry.known_command_keys() == []
+        fresh_breaker = hystrixpy.circuit_breaker("SemaphoreRecorder")  # still declared
+        assert fresh_breaker is not old_breaker
+        assert fresh_breaker.state is CircuitState.CLOSED
         command = SemaphoreRecorder(ok)
         assert command.execute() == "ok"
-        assert command.circuit_breaker is not old_breaker
+        assert command.circuit_breaker is fresh_breaker
         assert command.metrics.cumulative_count(EventType.FAILURE) == 0
 
     def test_reset_shuts_pools_down_and_forgets_them(self) -> None:
@@ -304,6 +309,111 @@ class TestRegistry:
 
         with pytest.raises(ValueError, match="metrics_rolling_stats_num_buckets"):
             hystrixpy.configure({"threadpool.NineSecondPool.metrics_rolling_stats_num_buckets": 16})
+
+    def test_class_whose_pool_clashes_with_the_configuration_fails_when_defined(self) -> None:
+        """A class's pool properties that the pool's configuration makes invalid fail at once."""
+        hystrixpy.configure({"threadpool.Clash.metrics_rolling_stats_num_buckets": 16})
+
+        with pytest.raises(ValueError) as raised:
+
+            class Clashing(Recorder):
+                group_key = "Clash"
+                thread_pool_properties = ThreadPoolProperties(metrics_rolling_stats_time_ms=1500)
+
+        message = str(raised.value)
+        assert "'Clash'" in message
+        assert "metrics_rolling_stats_num_buckets=16" in message
+        assert "metrics_rolling_stats_time_ms=1500" in message
+        with pytest.raises(KeyError):
+            hystrixpy.command_metrics("Clashing")  # a refused class is not declared
+
+    def test_class_sent_by_configuration_to_a_clashing_pool_fails_when_defined(self) -> None:
+        """The pool checked is the one a configured thread_pool_key_override names."""
+        hystrixpy.configure(
+            {
+                "command.Redirected.thread_pool_key_override": "Elsewhere",
+                "threadpool.Elsewhere.metrics_rolling_stats_num_buckets": 16,
+            }
+        )
+
+        with pytest.raises(ValueError, match=r"'Elsewhere'.*num_buckets=16.*time_ms=1500"):
+
+            class Redirected(Recorder):
+                thread_pool_properties = ThreadPoolProperties(metrics_rolling_stats_time_ms=1500)
+
+    def test_pool_configuration_clashing_with_an_unused_class_is_refused(self) -> None:
+        """configure() refuses a pool setting a defined but unused class cannot run with."""
+
+        class NotYetRun(Recorder):
+            group_key = "Clash"
+            thread_pool_properties = ThreadPoolProperties(metrics_rolling_stats_time_ms=1500)
+
+        hystrixpy.configure({"threadpool.default.core_size": 4})
+        before, version = configuration_snapshot()
+
+        with pytest.raises(ValueError) as raised:
+            hystrixpy.configure(
+                {
+                    "threadpool.default.core_size": 6,
+                    "hystrix.threadpool.Clash.metrics.rollingStats.numBuckets": "16",
+                }
+            )
+
+        message = str(raised.value)
+        assert "'Clash'" in message
+        assert "metrics_rolling_stats_num_buckets=16" in message
+        assert "'NotYetRun'" in message
+        assert configuration_snapshot() == (before, version)
+        assert NotYetRun(ok).execute() == "ok"
+        pool = hystrixpy.thread_pool("Clash")
+        assert pool.properties.metrics_rolling_stats_time_ms == 1500
+        assert pool.properties.core_size == 4
+
+    def test_pool_key_override_to_a_clashing_pool_is_refused(self) -> None:
+        """Moving a defined class onto a pool whose configuration clashes with it is refused."""
+
+        class Movable(Recorder):
+            thread_pool_properties = ThreadPoolProperties(metrics_rolling_stats_time_ms=1500)
+
+        hystrixpy.configure({"threadpool.Elsewhere.metrics_rolling_stats_num_buckets": 16})
+        before, version = configuration_snapshot()
+
+        with pytest.raises(ValueError, match=r"'Elsewhere'.*num_buckets=16.*time_ms=1500"):
+            hystrixpy.configure({"command.Movable.thread_pool_key_override": "Elsewhere"})
+
+        assert configuration_snapshot() == (before, version)
+        command = Movable(ok)
+        assert command.execute() == "ok"
+        assert command.ran_on == "hystrix-RegistryGroup-1"
+
+    def test_declared_but_unused_key_has_metrics_and_a_breaker(self) -> None:
+        """A defined class's key answers command_metrics() and circuit_breaker() before any run."""
+
+        class DefinedOnly(Recorder):
+            properties = CommandProperties(circuit_breaker_sleep_window_ms=1234)
+
+        metrics = hystrixpy.command_metrics("DefinedOnly")
+        breaker = hystrixpy.circuit_breaker("DefinedOnly")
+
+        assert metrics.cumulative_count(EventType.SUCCESS) == 0
+        assert breaker.state is CircuitState.CLOSED
+        assert registry.known_command_keys() == ["DefinedOnly"]
+        states = {state.command_key: state for state in registry.declared_states()}
+        assert states["DefinedOnly"].metrics is metrics
+        assert states["DefinedOnly"].properties.circuit_breaker_sleep_window_ms == 1234
+        command = DefinedOnly(ok)
+        assert command.execute() == "ok"
+        assert command.metrics is metrics
+        assert command.circuit_breaker is breaker
+        assert metrics.cumulative_count(EventType.SUCCESS) == 1
+
+    def test_key_never_declared_or_used_raises_key_error(self) -> None:
+        """command_metrics() and circuit_breaker() still refuse a key nothing knows."""
+        with pytest.raises(KeyError, match="NoSuchCommand"):
+            hystrixpy.command_metrics("NoSuchCommand")
+        with pytest.raises(KeyError, match="NoSuchCommand"):
+            hystrixpy.circuit_breaker("NoSuchCommand")
+        assert "NoSuchCommand" not in registry.known_command_keys()
 
     @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork()")
     @pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
