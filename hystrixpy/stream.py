@@ -19,6 +19,7 @@ binds to loopback unless told otherwise.
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import socketserver
@@ -59,6 +60,8 @@ MIN_DELAY_MS = 50
 MAX_DELAY_MS = 60_000
 #: Concurrent connections served at once by default; more get HTTP 503.
 DEFAULT_MAX_CONNECTIONS = 5
+#: How long (seconds) the built-in server waits on a client that takes no data before dropping it.
+DEFAULT_SEND_TIMEOUT_S = 10.0
 
 _PERCENTS = [0, 25, 50, 75, 90, 95, 99, 99.5, 100]
 _PERCENT_KEYS = ["0", "25", "50", "75", "90", "95", "99", "99.5", "100"]
@@ -378,6 +381,17 @@ class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         _log.debug("stream_request", line=format % args)
 
+    def get_stderr(self) -> io.StringIO:
+        """Where wsgiref reports a failed response: a dropped client is routine, not news."""
+        return _DiscardedText()
+
+
+class _DiscardedText(io.StringIO):
+    """A text sink that keeps nothing."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
@@ -422,9 +436,17 @@ def start_http_server(
     *,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     delay_ms: int = DEFAULT_DELAY_MS,
+    send_timeout: float = DEFAULT_SEND_TIMEOUT_S,
 ) -> StreamServer:
-    """Serve ``/hystrix.stream`` on ``addr:port`` from a daemon thread (port 0: any free port)."""
+    """Serve ``/hystrix.stream`` on ``addr:port`` from a daemon thread (port 0: any free port).
+
+    A client that takes no data for ``send_timeout`` seconds (gone without a
+    word, or stalled) is disconnected and its place freed.
+    """
+    if not send_timeout > 0:
+        raise ValueError(f"send_timeout must be > 0 seconds, got {send_timeout!r}")
     app = StreamApp(max_connections=max_connections, delay_ms=delay_ms)
+    handler = type("_StreamHandler", (_QuietHandler,), {"timeout": send_timeout})
 
     def routed(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "") != "/hystrix.stream":
@@ -435,7 +457,7 @@ def start_http_server(
     server_class = _ThreadingWSGIServer
     if family == socket.AF_INET6:
         server_class = _ThreadingWSGIServerV6
-    server = server_class((addr, port), _QuietHandler)
+    server = server_class((addr, port), handler)
     server.set_app(routed)
     thread = threading.Thread(
         target=server.serve_forever,

@@ -351,6 +351,10 @@ class StreamClient:
             self._reader.join(5)
         self.response.close()
         self.connection.close()
+        if self._sock is not None:
+            # The last reference to the socket: until it is closed the descriptor stays open,
+            # the server's writes keep succeeding and, once the buffers fill, block.
+            self._sock.close()
 
 
 class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
@@ -462,8 +466,12 @@ def fetch(port: int, path: str) -> tuple[int, http.client.HTTPMessage, bytes]:
 
 @pytest.fixture(scope="module")
 def shared_server() -> Iterator[StreamServer]:
-    """One start_http_server(0) for the module (stopping a server takes up to half a second)."""
-    server = stream.start_http_server(0)
+    """One start_http_server(0) for the module (stopping a server takes up to half a second).
+
+    Its short send timeout bounds how long a test's teardown can wait on a client whose
+    socket the kernel keeps half-open.
+    """
+    server = stream.start_http_server(0, send_timeout=2.0)
     try:
         yield server
     finally:
@@ -1416,6 +1424,35 @@ class TestStartHttpServer:
         # The stream never finished its first batch: it has not waited for an interval once.
         assert [thread for thread in parking_clock.waiters if thread is not runner] == []
         assert server.app.connections == 1
+
+
+class TestSendTimeout:
+    def test_a_client_that_takes_no_data_is_dropped_after_the_send_timeout(
+        self, harness: Harness, parking_clock: ParkingClock
+    ) -> None:
+        """A stalled client loses its place once a write has waited send_timeout (real) seconds."""
+        for index in range(100):  # batches big enough to fill the socket buffers at once
+            type(
+                f"Filler{index}",
+                (Command,),
+                {
+                    "group_key": "Fillers",
+                    "properties": CommandProperties(execution_isolation_strategy=SEMAPHORE),
+                    "run": lambda self: "value",
+                },
+            )
+        server = harness.start(delay_ms=50, send_timeout=0.2)
+        server.server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        harness.silent_client(server.port)
+        assert server.app.wait_for_connections(1, 5)
+
+        assert server.app.wait_for_connections(0, 5)
+
+    @pytest.mark.parametrize("timeout", [0, -1.0])
+    def test_a_send_timeout_must_be_positive(self, timeout: float) -> None:
+        """A send timeout of zero or less is refused, naming the value."""
+        with pytest.raises(ValueError, match=rf"send_timeout.*{timeout}"):
+            stream.start_http_server(0, send_timeout=timeout)
 
 
 class TestServerClose:
