@@ -148,6 +148,28 @@ def queue(command: Command[R]) -> Future[R]:
     return future
 
 
+class _TimedOut:
+    """The timeout of a queued execution, settled on the deadline pool (a pool task)."""
+
+    __slots__ = ("execution", "now")
+
+    def __init__(self, execution: Execution[Any], now: float) -> None:
+        self.execution = execution
+        self.now = now
+
+    def __call__(self) -> None:
+        execution = self.execution
+        future = execution.future
+        assert future is not None
+        execution.context.copy().run(
+            execution.settle, future, lambda: execution.timeout(self.now, run_finished=False)
+        )
+
+    def cancel(self) -> None:
+        """The deadline pool was shut down first: settle on this thread instead."""
+        self()
+
+
 class Execution(ExecutionResult, Generic[R]):
     """The state of one command's one execution, and its record (an :class:`ExecutionResult`).
 
@@ -296,7 +318,7 @@ class Execution(ExecutionResult, Generic[R]):
         """The pool will never run this task (it was shut down with cancel_futures)."""
         if self.claim():
             if self.future is not None:
-                self.settle(self.future, self.reject_from_pool)
+                self.context.copy().run(self.settle, self.future, self.reject_from_pool)
             else:
                 self.outcome = (None, _PoolShutDownError("the thread pool was shut down"))
                 self.done.release()
@@ -331,14 +353,16 @@ class Execution(ExecutionResult, Generic[R]):
         self.settle(future, lambda: self.conclude(end))
 
     def on_deadline(self) -> None:
-        """The timer reached the deadline of a queued execution."""
+        """The timer reached the deadline of a queued execution.
+
+        The fallback runs on the deadline pool, never on the timer's own thread,
+        so a slow fallback cannot hold back other executions' deadlines. If that
+        pool is full or shut down, it runs here after all: a future is never lost.
+        """
         if self.claim():
-            now = clock.monotonic()
-            future = self.future
-            assert future is not None
-            self.context.copy().run(
-                self.settle, future, lambda: self.timeout(now, run_finished=False)
-            )
+            task = _TimedOut(self, clock.monotonic())
+            if not registry.deadline_pool().try_dispatch(task):
+                task()
 
     @staticmethod
     def settle(future: Future[R], step: Callable[[], R], *, on_caller: bool = False) -> None:

@@ -164,7 +164,8 @@ class HookRegistry:
     def unregister(self, hook: object) -> None:
         """Remove ``hook``; ``ValueError`` if it was not registered."""
         with self._lock:
-            remaining = tuple(pair for pair in self._hooks if pair[0] is not hook)
+            # By equality: unregister_hook(obj.method) undoes register_hook(obj.method).
+            remaining = tuple(pair for pair in self._hooks if pair[0] != hook)
             if len(remaining) == len(self._hooks):
                 raise ValueError(f"{hook!r} is not a registered hook")
             self._hooks = remaining

@@ -132,6 +132,12 @@ hooks = HookRegistry()
 _states: dict[str, CommandKeyState] = {}
 _pools: dict[str, tuple[ThreadPoolBulkhead, ThreadPoolProperties, int]] = {}
 _timer: DeadlineTimer | None = None
+_deadline_pool: ThreadPoolBulkhead | None = None
+# Fallbacks after a queued execution's deadline: a few workers, a deep queue (each key's
+# fallback semaphore bounds what can wait), and the timer's own thread when even that is full.
+_DEADLINE_POOL_PROPERTIES = ThreadPoolProperties(
+    core_size=8, max_queue_size=10_000, queue_size_rejection_threshold=10_000
+)
 # The properties each command class declared for its key, kept across reset() (the classes
 # still exist), so configure() can refuse an override that clashes with a class not yet used.
 _declared: dict[str, list[Declaration]] = {}
@@ -221,6 +227,18 @@ def thread_pool(pool_key: str, declared: ThreadPoolProperties | None = None) -> 
             pool.reconfigure(_config.pool_properties(pool_key, first_declared))
         _pools[pool_key] = (pool, first_declared, _config.version)
         return pool
+
+
+def deadline_pool() -> ThreadPoolBulkhead:
+    """The pool on which queued executions that timed out run their fallbacks."""
+    global _deadline_pool
+    current = _deadline_pool
+    if current is None:
+        with _lock:
+            if _deadline_pool is None:
+                _deadline_pool = ThreadPoolBulkhead("HystrixTimeouts", _DEADLINE_POOL_PROPERTIES)
+            current = _deadline_pool
+    return current
 
 
 def timer() -> DeadlineTimer:
@@ -386,9 +404,12 @@ def reset() -> None:
 
     Meant for tests and reloads. Work already queued on a pool still runs.
     """
-    global _timer
+    global _timer, _deadline_pool
     with _lock:
         pools = [entry[0] for entry in _pools.values()]
+        if _deadline_pool is not None:
+            pools.append(_deadline_pool)
+            _deadline_pool = None
         _pools.clear()
         _states.clear()
         _config.clear()
@@ -403,11 +424,12 @@ def reset() -> None:
 
 def _after_fork_in_child() -> None:
     """Start the child clean: no pools, timer or held permits from the parent's threads."""
-    global _lock, _timer
+    global _lock, _timer, _deadline_pool
     _lock = threading.RLock()
     _pools.clear()
     _states.clear()
     _timer = None
+    _deadline_pool = None
     _config.after_fork()
 
 

@@ -996,6 +996,34 @@ class TestQueue:
         finally:
             gate.open()
 
+    def test_a_slow_fallback_does_not_hold_back_another_deadline(
+        self, fake_clock: FakeClock
+    ) -> None:
+        """While one timed-out command's fallback is still running, another's deadline is kept."""
+        slow_run, quick_run, slow_fallback = Gate(), Gate(), Gate()
+        slow = scripted("SlowFallback", execution_timeout_ms=100)(
+            run=slow_run.hold(), fallback=slow_fallback.hold(lambda command: "slow fallback")
+        )
+        quick = scripted("QuickFallback", execution_timeout_ms=150)(run=quick_run.hold())
+        try:
+            slow_future = slow.queue()
+            quick_future = quick.queue()
+            assert slow_run.entered.wait(5)
+            assert quick_run.entered.wait(5)
+            fake_clock.advance(0.12)
+            assert slow_fallback.entered.wait(5)
+            fake_clock.advance(0.05)
+
+            # Well before the slow fallback's gate would give up (5 s).
+            assert quick_future.result(2) == "fallback"
+            assert not slow_future.done()
+        finally:
+            slow_fallback.open()
+            slow_run.open()
+            quick_run.open()
+
+        assert slow_future.result(5) == "slow fallback"
+
     def test_queued_fallback_at_deadline_runs_off_the_caller_thread_in_its_context(
         self, fake_clock: FakeClock
     ) -> None:
@@ -1536,6 +1564,37 @@ class TestPoolShutdown:
         assert held.result(5) == "value"
         assert waiting.run_threads == []
         assert waiting.execution_events == [E.THREAD_POOL_REJECTED, E.FALLBACK_SUCCESS]
+
+    def test_a_cancelled_queued_command_falls_back_in_its_callers_context(self) -> None:
+        """Shut down from another context, a queued command's fallback still sees its caller's."""
+        gate = Gate()
+        seen: list[str] = []
+        command_class = scripted(
+            "ShutDownContext",
+            pool=ThreadPoolProperties(
+                core_size=1, max_queue_size=1, queue_size_rejection_threshold=1
+            ),
+        )
+        waiting = command_class(
+            run=returns("never"),
+            fallback=lambda command: seen.append(REQUEST_ID.get()) or "fallback",
+        )
+        try:
+            held = command_class(run=gate.hold()).queue()
+            assert gate.entered.wait(5)
+            token = REQUEST_ID.set("request-9")
+            try:
+                future = waiting.queue()
+            finally:
+                REQUEST_ID.reset(token)
+            pool = hystrixpy.thread_pool("ShutDownContext")
+            contextvars.Context().run(pool.shutdown, wait=False, cancel_futures=True)
+            assert future.result(5) == "fallback"
+        finally:
+            gate.open()
+
+        assert held.result(5) == "value"
+        assert seen == ["request-9"]
 
     def test_cancelling_a_command_that_already_timed_out_changes_nothing(
         self, fake_clock: FakeClock

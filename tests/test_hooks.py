@@ -467,6 +467,21 @@ class TestRegistration:
 
         assert seen == ["on_start", "on_event", "on_success"]
 
+    def test_a_bound_method_is_unregistered_by_naming_it_again(self) -> None:
+        """unregister_hook(obj.method) undoes register_hook(obj.method), a new object each time."""
+        seen: list[str] = []
+
+        class Listener:
+            def hear(self, hook_event: HookEvent) -> None:
+                seen.append(hook_event.kind)
+
+        listener = Listener()
+        hystrixpy.register_hook(listener.hear)
+        hystrixpy.unregister_hook(listener.hear)
+
+        assert probe("BoundMethod")().execute() == "value"
+        assert seen == []
+
     def test_unregistering_an_unknown_hook_is_a_value_error(self) -> None:
         """unregister_hook() of a hook never registered raises ValueError."""
         with pytest.raises(ValueError, match="is not a registered hook"):
@@ -1381,13 +1396,16 @@ class TestContextVars:
             gate.open()
             finish_pool("ContextTimer")
 
+        # The deadline's fallback runs on the deadline pool, never on the timer thread itself.
+        deadline_worker = context_recorder.seen[1][2]
+        assert deadline_worker.startswith("hystrix-HystrixTimeouts-")
         assert context_recorder.seen == [
             ("on_start", "req-timer", threading.current_thread().name),
-            ("on_event", "req-timer", "hystrix-timer"),
-            ("on_error", "req-timer", "hystrix-timer"),
-            ("on_fallback_start", "req-timer", "hystrix-timer"),
-            ("on_event", "req-timer", "hystrix-timer"),
-            ("on_fallback_success", "req-timer", "hystrix-timer"),
+            ("on_event", "req-timer", deadline_worker),
+            ("on_error", "req-timer", deadline_worker),
+            ("on_fallback_start", "req-timer", deadline_worker),
+            ("on_event", "req-timer", deadline_worker),
+            ("on_fallback_success", "req-timer", deadline_worker),
         ]
 
     def test_each_execution_keeps_its_own_context(
