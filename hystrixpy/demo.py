@@ -4,12 +4,19 @@ Three commands call a simulated downstream (no network needed):
 
 * ``GetProduct`` (group Catalog, THREAD): fast and healthy.
 * ``SearchProducts`` (group Search, THREAD, a small pool with a short queue):
-  slow, so it times out, fills its pool and gets rejected.
+  slow, so it times out, fills its pool and gets rejected. Its breaker is
+  forced closed: left to itself it would trip within the first second and
+  short-circuit for the rest of the run, hiding the timeouts and rejections
+  this command is there to show.
 * ``ChargeCard`` (group Payments, SEMAPHORE): fails in bursts, so its circuit
-  opens, short-circuits, lets a trial through and closes again.
+  opens, short-circuits, lets a trial through and closes again. Its outage
+  spans the same share of any run, but its sleep window is a fixed 1.5 s, so
+  a run needs about three seconds or more for the whole cycle to fit.
 
 Concurrent callers drive them for ``--duration`` seconds while a table of
-each command's breaker state and rolling counts refreshes every second.
+each command's breaker state and rolling counts refreshes every second. At
+the end a summary gives each command's counts over the whole run and what
+its circuit went through.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import logging
 import random
 import sys
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -82,12 +90,15 @@ class GetProduct(Command[dict[str, object]]):
 
 
 class SearchProducts(Command[list[str]]):
-    """A slow search: often slower than its timeout, with a pool too small for the load."""
+    """A slow search: often slower than its timeout, with a pool too small for the load.
+
+    Most of its calls time out or are rejected, so its error percentage stays
+    high; the breaker is forced closed so that every call still reaches the
+    pool, and the run shows timeouts and rejections rather than short-circuits.
+    """
 
     group_key = "Search"
-    properties = CommandProperties(
-        execution_timeout_ms=100, circuit_breaker_error_threshold_percentage=90
-    )
+    properties = CommandProperties(execution_timeout_ms=100, circuit_breaker_force_closed=True)
     thread_pool_properties = ThreadPoolProperties(
         core_size=3, max_queue_size=5, queue_size_rejection_threshold=2
     )
@@ -153,7 +164,8 @@ class _EventFeed(logging.Handler):
         super().__init__(logging.INFO)
         self.started = started
         self.lines: list[str] = []
-        self.seen_states: dict[str, set[str]] = {}
+        #: Per command key, how often its circuit entered each state.
+        self.entered: dict[str, Counter[str]] = {}
         self._lock_lines = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -164,7 +176,7 @@ class _EventFeed(logging.Handler):
         state = event.removeprefix("circuit_").upper()
         key = fields.get("command_key", "?")
         with self._lock_lines:
-            self.seen_states.setdefault(key, set()).add(state)
+            self.entered.setdefault(key, Counter())[state] += 1
             self.lines.append(f"{clock.monotonic() - self.started:5.1f}s  {key}: circuit {state}")
             del self.lines[:-5]
 
@@ -172,6 +184,17 @@ class _EventFeed(logging.Handler):
         """The last few transitions."""
         with self._lock_lines:
             return list(self.lines)
+
+    def history(self, key: str) -> str:
+        """What ``key``'s circuit went through, in words (empty if it never left CLOSED)."""
+        with self._lock_lines:
+            entered = Counter(self.entered.get(key, {}))
+        if not entered:
+            return ""
+        return (
+            f"opened {entered['OPEN']}x, half-open {entered['HALF_OPEN']}x, "
+            f"closed again {entered['CLOSED']}x"
+        )
 
 
 def _caller(stop: threading.Event, rng: random.Random) -> None:
@@ -288,25 +311,53 @@ def run_demo(
     return 0
 
 
+_SUMMARY_COLUMNS = (
+    ("command", 16),
+    ("success", 9),
+    ("failure", 9),
+    ("timeout", 9),
+    ("rejected", 10),
+    ("short-circ", 12),
+    ("fallback", 10),
+    ("circuit", 0),
+)
+
+
+def _summary_row(command_class: type[Command[Any]], feed: _EventFeed) -> list[str]:
+    key = command_class.command_key
+    state = hystrixpy.circuit_breaker(key).state.name
+    count = hystrixpy.command_metrics(key).cumulative_count
+    history = feed.history(key)
+    if history:
+        circuit = f"{history}; ends {state}"
+    elif command_class.properties.circuit_breaker_force_closed:
+        circuit = f"stayed {state} (forced closed)"
+    else:
+        circuit = f"stayed {state}"
+    return [
+        key,
+        str(count(EventType.SUCCESS)),
+        str(count(EventType.FAILURE)),
+        str(count(EventType.TIMEOUT)),
+        str(count(EventType.THREAD_POOL_REJECTED) + count(EventType.SEMAPHORE_REJECTED)),
+        str(count(EventType.SHORT_CIRCUITED)),
+        str(count(EventType.FALLBACK_SUCCESS)),
+        circuit,
+    ]
+
+
 def _summary(feed: _EventFeed) -> str:
-    totals = {
-        event: sum(
-            hystrixpy.command_metrics(c.command_key).cumulative_count(event) for c in _COMMANDS
-        )
-        for event in (
-            EventType.SUCCESS,
-            EventType.TIMEOUT,
-            EventType.THREAD_POOL_REJECTED,
-            EventType.SEMAPHORE_REJECTED,
-            EventType.SHORT_CIRCUITED,
-            EventType.FALLBACK_SUCCESS,
-        )
-    }
-    lines = ["summary:"]
-    lines.extend(f"  {event.name.lower()}: {count}" for event, count in totals.items())
-    for key, states in sorted(feed.seen_states.items()):
-        lines.append(f"  {key} circuit went through: {', '.join(sorted(states))}")
-    return "\n".join(lines) + "\n"
+    rows = [
+        [name for name, _ in _SUMMARY_COLUMNS],
+        *(_summary_row(command_class, feed) for command_class in _COMMANDS),
+    ]
+    lines = ["summary of the whole run:"]
+    lines.extend(
+        "  "
+        + "".join(cell.ljust(width) for cell, (_, width) in zip(row, _SUMMARY_COLUMNS, strict=True))
+        for row in rows
+    )
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

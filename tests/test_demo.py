@@ -8,21 +8,55 @@ import re
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
 
 from hystrixpy.__main__ import main as cli_main
+from hystrixpy.demo import _EventFeed, _summary, run_demo
 from hystrixpy.demo import main as demo_main
-from hystrixpy.demo import run_demo
+
+_SEEDS = (1, 3, 7)
+_SECONDS = 3.0  # the shortest run in which the payments circuit can open and close again
+_SUMMARY_ROW = re.compile(
+    r"^  (?P<command>\w+)\s+(?P<success>\d+)\s+(?P<failure>\d+)\s+(?P<timeout>\d+)"
+    r"\s+(?P<rejected>\d+)\s+(?P<short_circuited>\d+)\s+(?P<fallback>\d+)\s+(?P<circuit>.+)$",
+    re.MULTILINE,
+)
+_CYCLE = re.compile(r"opened (\d+)x, half-open (\d+)x, closed again (\d+)x; ends (\w+)")
+
+
+@dataclass
+class _Run:
+    """One demo run's output, and its summary rows by command."""
+
+    text: str
+    counts: dict[str, dict[str, int]]
+    circuits: dict[str, str]
+
+
+@pytest.fixture(scope="module", params=_SEEDS, ids=[f"seed{seed}" for seed in _SEEDS])
+def demo_run(request: pytest.FixtureRequest) -> _Run:
+    """The demo run once per seed, with the default number of callers; shared by the tests."""
+    out = io.StringIO()
+    assert run_demo(_SECONDS, 8, out, clear=False, seed=request.param, stream_port=None) == 0
+    text = out.getvalue()
+    summary = text[text.index("summary of the whole run:") :]
+    counts: dict[str, dict[str, int]] = {}
+    circuits: dict[str, str] = {}
+    for match in _SUMMARY_ROW.finditer(summary):
+        row = match.groupdict()
+        command = row.pop("command")
+        circuits[command] = row.pop("circuit")
+        counts[command] = {name: int(value) for name, value in row.items()}
+    assert set(counts) == {"GetProduct", "SearchProducts", "ChargeCard"}, summary
+    return _Run(text, counts, circuits)
 
 
 class TestRunDemo:
-    def test_short_run_shows_every_column_and_a_summary(self) -> None:
-        """A short run prints the table with each command and the summary, and returns 0."""
-        out = io.StringIO()
-        assert run_demo(2.0, 4, out, clear=False, seed=7) == 0
-        text = out.getvalue()
+    def test_every_tick_shows_every_column_and_a_summary(self, demo_run: _Run) -> None:
+        """A table per second with every column and command, then the summary."""
         for heading in (
             "circuit",
             "req/s",
@@ -35,19 +69,53 @@ class TestRunDemo:
             "p50 ms",
             "p99 ms",
         ):
-            assert heading in text
+            assert heading in demo_run.text
         for command in ("GetProduct", "SearchProducts", "ChargeCard"):
-            assert command in text
-        assert "summary:" in text
-        assert text.count("hystrixpy demo:") == 2
+            assert command in demo_run.text
+        assert demo_run.text.count("hystrixpy demo:") == round(_SECONDS)
+        assert "\033[H\033[2J" not in demo_run.text
 
-    def test_payments_circuit_opens_and_closes_again(self) -> None:
-        """Over a run the failing payments command opens its circuit, tries, and closes."""
-        out = io.StringIO()
-        run_demo(4.0, 6, out, clear=True, seed=3)
-        text = out.getvalue()
-        assert "\033[H\033[2J" in text
-        assert "ChargeCard circuit went through: CLOSED, HALF_OPEN, OPEN" in text
+    def test_healthy_command_stays_healthy(self, demo_run: _Run) -> None:
+        """GetProduct succeeds and its circuit never leaves CLOSED."""
+        assert demo_run.counts["GetProduct"]["success"] > 0
+        assert demo_run.circuits["GetProduct"] == "stayed CLOSED"
+
+    def test_slow_command_times_out_and_saturates_its_pool(self, demo_run: _Run) -> None:
+        """SearchProducts shows timeouts and thread-pool rejections, never short-circuits."""
+        search = demo_run.counts["SearchProducts"]
+        assert search["timeout"] > 0, demo_run.circuits
+        assert search["rejected"] > 0, search
+        assert search["timeout"] + search["rejected"] > search["success"], search
+        assert search["short_circuited"] == 0, search
+        assert demo_run.circuits["SearchProducts"] == "stayed CLOSED (forced closed)"
+        live_states = re.findall(r"^SearchProducts\s+Search\s+(\w+)", demo_run.text, re.MULTILINE)
+        assert live_states
+        assert set(live_states) == {"CLOSED"}
+
+    def test_flaky_command_opens_short_circuits_and_recovers(self, demo_run: _Run) -> None:
+        """ChargeCard fails, its circuit opens and short-circuits, a trial closes it again."""
+        charge = demo_run.counts["ChargeCard"]
+        assert charge["failure"] > 0, charge
+        assert charge["short_circuited"] > 0, charge
+        cycle = _CYCLE.fullmatch(demo_run.circuits["ChargeCard"])
+        assert cycle is not None, demo_run.circuits["ChargeCard"]
+        opened, half_open, closed, final = cycle.groups()
+        assert int(opened) >= 1
+        assert int(half_open) >= 1
+        assert int(closed) >= 1
+        assert final == "CLOSED"
+
+
+class TestSummary:
+    def test_a_summary_before_any_call_shows_zeros(self) -> None:
+        """The demo's commands are declared, so a summary before any call is all zeros."""
+        text = _summary(_EventFeed(started=0.0))
+        assert text.startswith("summary of the whole run:\n")
+        rows = {match["command"]: match.groupdict() for match in _SUMMARY_ROW.finditer(text)}
+        assert set(rows) == {"GetProduct", "SearchProducts", "ChargeCard"}
+        for row in rows.values():
+            assert {row[name] for name in ("success", "timeout", "rejected")} == {"0"}
+        assert rows["ChargeCard"]["circuit"] == "stayed CLOSED"
 
 
 class _Announcing(io.StringIO):
@@ -91,10 +159,11 @@ class TestDemoStream:
         assert not demo.is_alive()
 
     def test_stream_can_be_turned_off(self) -> None:
-        """With stream_port None no stream line is printed."""
+        """With stream_port None no stream line is printed; clear=True clears the screen."""
         out = io.StringIO()
-        run_demo(1.0, 1, out, clear=False, seed=2, stream_port=None)
+        run_demo(1.0, 1, out, clear=True, seed=2, stream_port=None)
         assert "metrics stream:" not in out.getvalue()
+        assert "\033[H\033[2J" in out.getvalue()
 
 
 class TestCommandLine:
@@ -135,4 +204,4 @@ class TestCommandLine:
             check=False,
         )
         assert completed.returncode == 0, completed.stderr
-        assert "summary:" in completed.stdout
+        assert "summary of the whole run:" in completed.stdout
