@@ -33,6 +33,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from itertools import accumulate
 from operator import add
+from typing import NamedTuple
 
 from hystrixpy.rolling import BucketRing
 
@@ -80,6 +81,17 @@ def bin_bounds(index: int) -> tuple[int, int]:
     return _LOWS[index], _HIGHS[index]
 
 
+class _Finished(NamedTuple):
+    """A finished bucket still in the window, kept small."""
+
+    number: int
+    positions: array[int]  # the histogram positions it used (every series together)
+    counts: array[int]  # their counts
+    sample_counts: tuple[int, ...]  # per series
+    sums: tuple[int, ...]
+    maxima: tuple[int, ...]
+
+
 class RollingPercentile:
     """Latency percentiles of ``series`` series over a rolling window of ``num_buckets`` buckets.
 
@@ -89,15 +101,10 @@ class RollingPercentile:
 
     __slots__ = (
         "_finished",
-        "_finished_counts",
-        "_finished_maxima",
-        "_finished_numbers",
-        "_finished_sums",
         "_ring",
         "_window",
         "bucket_end",
         "current",
-        "current_counts",
         "current_maxima",
         "current_sums",
         "series",
@@ -108,19 +115,13 @@ class RollingPercentile:
         self.series = series
         #: When the current bucket ends (seconds): before it, nothing needs rolling.
         self.bucket_end = float("-inf")
-        #: The current bucket's histograms (series after series), and per series its
-        #: sample count, sum and maximum.
+        #: The current bucket's histograms (series after series), and per series the sum
+        #: and the maximum of its samples (their count is the histogram's total).
         self.current = _empty_histogram(series)
-        self.current_counts = [0] * series
         self.current_sums = [0] * series
         self.current_maxima = [0] * series
-        # Finished buckets in the window, by slot: their used bins and counts (sparse),
-        # numbers, and per series sample counts, sums and maxima; and the window's histograms.
-        self._finished: list[tuple[array[int], array[int]] | None] = [None] * num_buckets
-        self._finished_numbers = [0] * num_buckets
-        self._finished_counts = [[0] * series for _ in range(num_buckets)]
-        self._finished_sums = [[0] * series for _ in range(num_buckets)]
-        self._finished_maxima = [[0] * series for _ in range(num_buckets)]
+        # Finished buckets in the window, by slot; and the sum of their histograms.
+        self._finished: list[_Finished | None] = [None] * num_buckets
         self._window = array("I", [0]) * (BIN_COUNT * series)
 
     def roll(self, now: float) -> None:
@@ -132,17 +133,15 @@ class RollingPercentile:
         ring.advance(now)
         self.bucket_end = ring.end
         oldest = ring.oldest
-        if any(self.current_counts):
+        if any(self.current):
             if finished_number >= oldest:
                 self._keep_finished(finished_number % ring.num_buckets, finished_number)
             series = self.series
             self.current = _empty_histogram(series)
-            self.current_counts = [0] * series
             self.current_sums = [0] * series
             self.current_maxima = [0] * series
-        numbers = self._finished_numbers
         for slot, kept in enumerate(self._finished):
-            if kept is not None and numbers[slot] < oldest:
+            if kept is not None and kept.number < oldest:
                 self._expire(slot)
 
     def _keep_finished(self, slot: int, number: int) -> None:
@@ -150,33 +149,35 @@ class RollingPercentile:
         current = self.current
         used = [index for index, count in enumerate(current) if count]
         used_counts = [current[index] for index in used]
-        # Kept small: a byte per bin position when one histogram's bins fit in one, two
-        # bytes per count unless one passed 65,535.
-        positions = array("B" if len(current) <= 256 else "H", used)
-        counts = array("H" if max(used_counts) <= 0xFFFF else "I", used_counts)
         window = self._window
-        for index, count in zip(used, counts, strict=True):
+        for index, count in zip(used, used_counts, strict=True):
             total = window[index] + count
             if total > _MAX_UINT32 and window.typecode == "I":  # pragma: no cover - 4e9 samples
                 window = self._window = array("Q", window)
             window[index] = total
-        self._finished[slot] = (positions, counts)
-        self._finished_numbers[slot] = number
-        self._finished_counts[slot] = self.current_counts
-        self._finished_sums[slot] = self.current_sums
-        self._finished_maxima[slot] = self.current_maxima
+        self._finished[slot] = _Finished(
+            number,
+            array("H", used),
+            array("H" if max(used_counts) <= 0xFFFF else "I", used_counts),
+            tuple(self._series_counts(current)),
+            tuple(self.current_sums),
+            tuple(self.current_maxima),
+        )
+
+    def _series_counts(self, histogram: array[int]) -> list[int]:
+        return [
+            sum(histogram[series * BIN_COUNT : (series + 1) * BIN_COUNT])
+            for series in range(self.series)
+        ]
 
     def _expire(self, slot: int) -> None:
         kept = self._finished[slot]
         if kept is None:
             return
         window = self._window
-        for index, count in zip(*kept, strict=True):
+        for index, count in zip(kept.positions, kept.counts, strict=True):
             window[index] -= count
         self._finished[slot] = None
-        zeros = [0] * self.series  # read only: a kept bucket brings lists of its own
-        self._finished_counts[slot] = self._finished_sums[slot] = zeros
-        self._finished_maxima[slot] = zeros
 
     def record(self, value_ms: int, now: float, series: int = 0) -> None:
         """Add one sample of ``value_ms`` milliseconds to ``series`` at time ``now``."""
@@ -190,7 +191,6 @@ class RollingPercentile:
             self.current[index] += 1
         except OverflowError:
             self._widen_current(index)
-        self.current_counts[series] += 1
         self.current_sums[series] += value
         if value > self.current_maxima[series]:
             self.current_maxima[series] = value
@@ -200,7 +200,6 @@ class RollingPercentile:
         if now >= self.bucket_end:
             self.roll(now)
         current = self.current
-        counts = self.current_counts
         sums = self.current_sums
         maxima = self.current_maxima
         index = _DIRECT_BINS[first_ms] if first_ms < _DIRECT else bin_of(first_ms)
@@ -208,7 +207,6 @@ class RollingPercentile:
             current[index] += 1
         except OverflowError:
             current = self._widen_current(index)
-        counts[0] += 1
         sums[0] += first_ms
         if first_ms > maxima[0]:
             maxima[0] = first_ms
@@ -217,7 +215,6 @@ class RollingPercentile:
             current[index] += 1
         except OverflowError:
             self._widen_current(index)
-        counts[1] += 1
         sums[1] += second_ms
         if second_ms > maxima[1]:
             maxima[1] = second_ms
@@ -231,12 +228,17 @@ class RollingPercentile:
     def count(self, now: float, series: int = 0) -> int:
         """How many samples the window holds."""
         self.roll(now)
-        return self.current_counts[series] + sum(c[series] for c in self._finished_counts)
+        low = series * BIN_COUNT
+        count = sum(self.current[low : low + BIN_COUNT])
+        return count + sum(kept.sample_counts[series] for kept in self._kept())
+
+    def _kept(self) -> list[_Finished]:
+        return [kept for kept in self._finished if kept is not None]
 
     def mean(self, now: float, series: int = 0) -> int:
         """The mean of the window's samples, rounded to whole ms (0 without samples)."""
         count = self.count(now, series)
-        total = self.current_sums[series] + sum(s[series] for s in self._finished_sums)
+        total = self.current_sums[series] + sum(kept.sums[series] for kept in self._kept())
         return round(total / count) if count else 0
 
     def percentile(self, percent: float, now: float, series: int = 0) -> int:
@@ -255,7 +257,8 @@ class RollingPercentile:
         count = self.count(now, series)
         if count == 0:
             return [0 for _ in percents]
-        largest = max(self.current_maxima[series], *(m[series] for m in self._finished_maxima))
+        maxima = [kept.maxima[series] for kept in self._kept()]
+        largest = max([self.current_maxima[series], *maxima])
         low, high = series * BIN_COUNT, (series + 1) * BIN_COUNT
         running = list(accumulate(map(add, self._window[low:high], self.current[low:high])))
         answers = []

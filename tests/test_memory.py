@@ -143,7 +143,7 @@ class TestMemoryPerCommandKey:
         # (the current bucket's histogram, and each finished one's, kept sparse).
         series = metrics._latencies
         assert series is not None
-        assert all(series.current_counts)
+        assert all(series.current_sums)
         finished = [kept for kept in series._finished if kept is not None]
         assert len(finished) == len(series._finished) - 1
         assert metrics.execution_time_percentile(100) == round(max(latencies))
