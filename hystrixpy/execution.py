@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 from hystrixpy import _log, clock, registry
 from hystrixpy._log import debug_switch as _debug
 from hystrixpy._timer import TimerEntry
-from hystrixpy.circuit_breaker import DENIED, TRIAL
+from hystrixpy.circuit_breaker import ALLOWED, DENIED, TRIAL
 from hystrixpy.events import (
     HEALTH_ERRORS,
     EventType,
@@ -66,6 +66,15 @@ _TIMEOUT = EventType.TIMEOUT
 _BAD_REQUEST = EventType.BAD_REQUEST
 _EXCEPTION_THROWN = EventType.EXCEPTION_THROWN
 _THREAD = IsolationStrategy.THREAD
+_SHORT_CIRCUITED = EventType.SHORT_CIRCUITED
+_JUST_SHORT_CIRCUITED = (_SHORT_CIRCUITED,)
+_REJECTIONS = (FailureType.REJECTED_THREAD_EXECUTION, FailureType.REJECTED_SEMAPHORE_EXECUTION)
+# The causes made on demand (Execution.cause) for the failures that have no error of their own.
+_CAUSES: dict[FailureType, tuple[type[BaseException], str]] = {
+    FailureType.SHORTCIRCUIT: (ShortCircuitedError, "the circuit is open"),
+    FailureType.REJECTED_SEMAPHORE_EXECUTION: (RejectedError, "execution semaphore is full"),
+    FailureType.REJECTED_THREAD_EXECUTION: (RejectedError, "thread pool is full"),
+}
 
 _FAILURE_WORDS = {
     FailureType.COMMAND_EXCEPTION: "failed",
@@ -94,25 +103,33 @@ def _ms(seconds: float) -> int:
 def begin(command: Command[R]) -> Execution[R]:
     """Check that ``command`` has not run yet and set up its one execution."""
     if command._execution is not None:
-        raise RuntimeError(
-            f"this {type(command).__name__} instance has already been executed; "
-            "a command runs once: create a new instance for each call"
-        )
+        _already_executed(command)
     state = _states.get(command.command_key)
     if state is None or state.config_version != _config.version:
-        cls = type(command)
-        state = registry.command_state(
-            command.command_key,
-            command.group_key,
-            command.thread_pool_key,
-            cls.properties,
-            cls.thread_pool_properties,
-        )
-    execution = Execution(command, state, clock.monotonic())
-    command._execution = execution
+        state = _state_of(command)
+    execution = command._execution = Execution(command, state, clock.monotonic())
     if _hooks.active:
         _hooks.notify("on_start", command)
     return execution
+
+
+def _already_executed(command: Command[Any]) -> NoReturn:
+    raise RuntimeError(
+        f"this {type(command).__name__} instance has already been executed; "
+        "a command runs once: create a new instance for each call"
+    )
+
+
+def _state_of(command: Command[Any]) -> CommandKeyState:
+    """The key state of ``command``, created on first use, refreshed after a configure()."""
+    cls = type(command)
+    return registry.command_state(
+        command.command_key,
+        command.group_key,
+        command.thread_pool_key,
+        cls.properties,
+        cls.thread_pool_properties,
+    )
 
 
 def execute(command: Command[R]) -> R:
@@ -121,9 +138,21 @@ def execute(command: Command[R]) -> R:
     Raises :class:`~hystrixpy.HystrixRuntimeError` when there is no usable
     fallback, and :class:`~hystrixpy.BadRequestError` as run() raised it.
     """
-    execution = begin(command)
-    if execution.admit() == DENIED:
-        return execution.short_circuit()
+    # begin() and admit(), written out: this is the hottest path there is.
+    if command._execution is not None:
+        _already_executed(command)
+    state = _states.get(command.command_key)
+    if state is None or state.config_version != _config.version:
+        state = _state_of(command)
+    now = clock.monotonic()
+    execution = command._execution = Execution(command, state, now)
+    if _hooks.active:
+        _hooks.notify("on_start", command)
+    decision = state.circuit_breaker.attempt_execution(now)
+    if decision != ALLOWED:
+        if decision == DENIED:
+            return execution.short_circuit()
+        execution.trial = True
     if execution.properties.execution_isolation_strategy is _THREAD:
         return execution.execute_in_thread()
     return execution.run_on_caller()
@@ -182,6 +211,8 @@ class Execution(ExecutionResult, Generic[R]):
 
     trial = False
     concurrency = 0
+    #: Events already in ``events`` but not yet counted by the metrics.
+    uncounted: tuple[EventType, ...] = ()
 
     def __init__(self, command: Command[R], state: CommandKeyState, now: float) -> None:
         self.start = now
@@ -212,12 +243,7 @@ class Execution(ExecutionResult, Generic[R]):
 
     def short_circuit(self) -> R:
         """The breaker is open: go straight to the fallback."""
-        return self.fail(
-            EventType.SHORT_CIRCUITED,
-            FailureType.SHORTCIRCUIT,
-            ShortCircuitedError(f"{self.command.command_key}: the circuit is open"),
-            self.start,
-        )
+        return self.fail(_SHORT_CIRCUITED, FailureType.SHORTCIRCUIT, None, self.start)
 
     # -- SEMAPHORE isolation -------------------------------------------------
 
@@ -231,7 +257,7 @@ class Execution(ExecutionResult, Generic[R]):
             return self.fail(
                 EventType.SEMAPHORE_REJECTED,
                 FailureType.REJECTED_SEMAPHORE_EXECUTION,
-                RejectedError(f"{self.command.command_key}: execution semaphore is full"),
+                None,
                 self.start,
             )
         start = self.start  # admission took no measurable time on this thread
@@ -269,7 +295,7 @@ class Execution(ExecutionResult, Generic[R]):
         return self.fail(
             EventType.THREAD_POOL_REJECTED,
             FailureType.REJECTED_THREAD_EXECUTION,
-            RejectedError(f"{self.command.command_key}: thread pool is full"),
+            None,
             clock.monotonic(),
         )
 
@@ -454,39 +480,58 @@ class Execution(ExecutionResult, Generic[R]):
         self,
         event: EventType,
         failure_type: FailureType,
-        cause: BaseException,
+        cause: BaseException | None,
         now: float,
         *,
         run_finished: bool = False,
     ) -> R:
-        """Record why run() gave no value, tell the breaker, and fall back."""
+        """Record why run() gave no value, tell the breaker, and fall back.
+
+        ``cause`` may be ``None`` for a short circuit or a rejection: its
+        exception is made only if something needs it (see :meth:`cause`).
+        A short circuit is counted together with the fallback's outcome, as
+        it tells the breaker nothing; every other event is counted at once.
+        """
         self.failure_type = failure_type
         self.exception = cause
-        self.record((event,), now, run_finished=run_finished, final=False)
-        self.state.circuit_breaker.on_result(False, event in HEALTH_ERRORS, self.trial, now)
+        if event is _SHORT_CIRCUITED:
+            self.events.append(event)
+            self.uncounted = _JUST_SHORT_CIRCUITED
+            if _hooks.active:
+                _hooks.notify("on_event", self.command, event)
+        else:
+            self.record((event,), now, run_finished=run_finished, final=False)
+        health_error = event in HEALTH_ERRORS
+        if health_error or self.trial:
+            self.state.circuit_breaker.on_result(False, health_error, self.trial, now)
         if _hooks.active:
-            _hooks.notify("on_error", self.command, failure_type, cause)
-        if failure_type in (
-            FailureType.REJECTED_THREAD_EXECUTION,
-            FailureType.REJECTED_SEMAPHORE_EXECUTION,
-        ):
+            _hooks.notify("on_error", self.command, failure_type, self.cause())
+        if failure_type in _REJECTIONS:
             _log.info("execution_rejected", event=event.name, **self.log_fields())
-        return self.fallback(failure_type, cause)
+        return self.fallback(failure_type)
+
+    def cause(self) -> BaseException:
+        """Why run() gave no value; made now for a short circuit or a rejection."""
+        cause = self.exception
+        if cause is None:
+            error_type, words = _CAUSES[self.failure_type]  # type: ignore[index]
+            cause = self.exception = error_type(f"{self.command.command_key}: {words}")
+        return cause
 
     # -- fallback ------------------------------------------------------------
 
-    def fallback(self, failure_type: FailureType, cause: BaseException) -> R:
+    def fallback(self, failure_type: FailureType) -> R:
         """Call get_fallback() under its semaphore, or explain why there is no value."""
         if not self.properties.fallback_enabled:
-            self.give_up(EventType.FALLBACK_DISABLED, failure_type, cause)
+            self.give_up(EventType.FALLBACK_DISABLED, failure_type)
         command = self.command
         if not command.has_fallback():
-            self.give_up(EventType.FALLBACK_MISSING, failure_type, cause)
+            self.give_up(EventType.FALLBACK_MISSING, failure_type)
         semaphore = self.state.fallback_semaphore
-        if not semaphore.try_acquire():
-            self.give_up(
-                EventType.FALLBACK_REJECTION, FailureType.REJECTED_SEMAPHORE_FALLBACK, cause
-            )
+        try:
+            semaphore.permits.pop()
+        except IndexError:
+            self.give_up(EventType.FALLBACK_REJECTION, FailureType.REJECTED_SEMAPHORE_FALLBACK)
         if _hooks.active:
             _hooks.notify("on_fallback_start", command)
         try:
@@ -496,7 +541,7 @@ class Execution(ExecutionResult, Generic[R]):
             _log.warning("fallback_failed", error=repr(error), **self.log_fields())
             if _hooks.active:
                 _hooks.notify("on_fallback_error", command, error)
-            self.give_up(EventType.FALLBACK_FAILURE, failure_type, cause, error)
+            self.give_up(EventType.FALLBACK_FAILURE, failure_type, error)
         except BaseException:
             semaphore.release()
             self.record((EventType.CANCELLED,), clock.monotonic())
@@ -511,7 +556,6 @@ class Execution(ExecutionResult, Generic[R]):
         self,
         event: EventType,
         failure_type: FailureType,
-        cause: BaseException,
         fallback_error: BaseException | None = None,
     ) -> NoReturn:
         """No usable fallback: record it and raise :class:`HystrixRuntimeError`."""
@@ -525,7 +569,7 @@ class Execution(ExecutionResult, Generic[R]):
             failure_type=failure_type,
             command_class=type(command),
             fallback_exception=fallback_error,
-        ) from cause
+        ) from self.cause()
 
     def record(
         self,
@@ -540,13 +584,17 @@ class Execution(ExecutionResult, Generic[R]):
         The first record of an execution carries run()'s latency and concurrency;
         the final one the total latency the caller saw.
         """
-        first = not self.events
+        first = len(self.events) == len(self.uncounted)
         self.events += events
         total_ms = -1
         if final:
             total_ms = self.total_time_ms = _ms(now - self.start)
+        counted = events
+        if self.uncounted:
+            counted = self.uncounted + events
+            self.uncounted = ()
         self.state.metrics.record(
-            events,
+            counted,
             now,
             run_finished=run_finished,
             concurrency=self.concurrency if first else 0,

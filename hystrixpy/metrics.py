@@ -173,6 +173,8 @@ class CommandMetrics:
             self._running.pop()
         if len(events) == 1:
             kinds = _KINDS_OF[events[0].index]
+        elif len(events) == 2:
+            kinds = _KINDS_OF[events[0].index] + _KINDS_OF[events[1].index]
         else:
             kinds = [kind for event in events for kind in _KINDS_OF[event.index]]
         lock = self._lock
