@@ -56,6 +56,7 @@ class CircuitState(enum.Enum):
 
 TransitionListener = Callable[[str, CircuitState, CircuitState], None]
 _CLOSED, _OPEN, _HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
+_FOREVER = float("inf")
 
 
 class CircuitBreaker:
@@ -75,6 +76,9 @@ class CircuitBreaker:
         self._state = _CLOSED
         self._opened_at = 0.0
         self._next_health_check = 0.0
+        #: An execution starting before this time is ALLOWED without asking (the closed
+        #: breaker's fast path): the next health check while closed, -inf while not.
+        self.allow_until = 0.0
         self._mode = _NORMAL
         self._sleep_window = 0.0
         self._volume_threshold = 0
@@ -95,6 +99,10 @@ class CircuitBreaker:
         self._error_threshold = properties.circuit_breaker_error_threshold_percentage
         self._health_interval = properties.metrics_health_snapshot_interval_ms / 1000.0
         self._next_health_check = 0.0
+        if self._mode == _FORCED_CLOSED:
+            self.allow_until = _FOREVER
+        else:
+            self.allow_until = float("-inf")  # ask attempt_execution() from now on
 
     # -- the execution path --------------------------------------------------
 
@@ -113,6 +121,7 @@ class CircuitBreaker:
             with self._lock:
                 if self._state is _OPEN and now - self._opened_at >= self._sleep_window:
                     self._state = _HALF_OPEN
+                    self.allow_until = float("-inf")
                     won = True
                 else:
                     won = False
@@ -134,14 +143,20 @@ class CircuitBreaker:
 
     def _trip_if_due(self, now: float) -> bool:
         """Open the circuit if the health counts call for it; return whether it is now open."""
-        self._next_health_check = now + self._health_interval
+        next_check = self._next_health_check = now + self._health_interval
         health = self._metrics.health_counts(now)
         if (
             health.total_requests >= self._volume_threshold
             and health.error_percentage >= self._error_threshold
         ):
             self._move(_CLOSED, _OPEN, now)
-        return self._state is not _CLOSED
+        if self._state is not _CLOSED:
+            return True
+        if self._mode == _NORMAL:
+            with self._lock:  # so a trip by another thread cannot be overwritten
+                if self._state is _CLOSED:
+                    self.allow_until = next_check
+        return False
 
     def _move(self, old: CircuitState, new: CircuitState, now: float) -> None:
         with self._lock:
@@ -150,6 +165,8 @@ class CircuitBreaker:
             self._state = new
             if new is _OPEN:
                 self._opened_at = now
+            # Closed again: the next execution asks (and checks the health counts).
+            self.allow_until = float("-inf")
         self._notify(old, new)
 
     def _notify(self, old: CircuitState, new: CircuitState) -> None:
@@ -190,6 +207,8 @@ class NoOpCircuitBreaker:
     """Stands in when ``circuit_breaker_enabled`` is off: always closed, lets everything through."""
 
     state = CircuitState.CLOSED
+    #: Every execution is allowed without asking.
+    allow_until = float("inf")
 
     def __init__(self, command_key: str) -> None:
         self.command_key = command_key

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 from hystrixpy import _log, clock, registry
 from hystrixpy._log import debug_switch as _debug
 from hystrixpy._timer import TimerEntry
-from hystrixpy.circuit_breaker import ALLOWED, DENIED, TRIAL
+from hystrixpy.circuit_breaker import DENIED, TRIAL
 from hystrixpy.events import (
     HEALTH_ERRORS,
     EventType,
@@ -148,11 +148,13 @@ def execute(command: Command[R]) -> R:
     execution = command._execution = Execution(command, state, now)
     if _hooks.active:
         _hooks.notify("on_start", command)
-    decision = state.circuit_breaker.attempt_execution(now)
-    if decision != ALLOWED:
+    breaker = state.circuit_breaker
+    if now >= breaker.allow_until:  # not the closed breaker's fast path: ask it
+        decision = breaker.attempt_execution(now)
         if decision == DENIED:
             return execution.short_circuit()
-        execution.trial = True
+        if decision == TRIAL:
+            execution.trial = True
     if execution.properties.execution_isolation_strategy is _THREAD:
         return execution.execute_in_thread()
     return execution.run_on_caller()
