@@ -260,6 +260,11 @@ class CommandMetrics:
             totals = self._rolling.totals(now)
             peak = self._rolling.peak(now)
             latencies = self._latencies
+            if latencies is None:
+                execution = total = ([0] * len(wanted), 0)
+            else:
+                execution = latencies.summary(wanted, now, _EXECUTION)
+                total = latencies.summary(wanted, now, _TOTAL)
             return MetricsSnapshot(
                 rolling_counts=totals[:_EVENT_KINDS],
                 health=HealthCounts(
@@ -268,16 +273,10 @@ class CommandMetrics:
                 ),
                 concurrent_executions=len(self._running),
                 rolling_max_concurrent_executions=peak,
-                execution_percentiles=(
-                    latencies.percentiles(wanted, now, _EXECUTION)
-                    if latencies
-                    else [0] * len(wanted)
-                ),
-                execution_mean=latencies.mean(now, _EXECUTION) if latencies else 0,
-                total_percentiles=(
-                    latencies.percentiles(wanted, now, _TOTAL) if latencies else [0] * len(wanted)
-                ),
-                total_mean=latencies.mean(now, _TOTAL) if latencies else 0,
+                execution_percentiles=execution[0],
+                execution_mean=execution[1],
+                total_percentiles=total[0],
+                total_mean=total[1],
             )
 
     def execution_time_percentile(self, percent: float) -> int:

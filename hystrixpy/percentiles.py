@@ -87,7 +87,6 @@ class _Finished(NamedTuple):
     number: int
     positions: array[int]  # the histogram positions it used (every series together)
     counts: array[int]  # their counts
-    sample_counts: tuple[int, ...]  # per series
     sums: tuple[int, ...]
     maxima: tuple[int, ...]
 
@@ -159,16 +158,9 @@ class RollingPercentile:
             number,
             array("H", used),
             array("H" if max(used_counts) <= 0xFFFF else "I", used_counts),
-            tuple(self._series_counts(current)),
             tuple(self.current_sums),
             tuple(self.current_maxima),
         )
-
-    def _series_counts(self, histogram: array[int]) -> list[int]:
-        return [
-            sum(histogram[series * BIN_COUNT : (series + 1) * BIN_COUNT])
-            for series in range(self.series)
-        ]
 
     def _expire(self, slot: int) -> None:
         kept = self._finished[slot]
@@ -228,18 +220,12 @@ class RollingPercentile:
     def count(self, now: float, series: int = 0) -> int:
         """How many samples the window holds."""
         self.roll(now)
-        low = series * BIN_COUNT
-        count = sum(self.current[low : low + BIN_COUNT])
-        return count + sum(kept.sample_counts[series] for kept in self._kept())
-
-    def _kept(self) -> list[_Finished]:
-        return [kept for kept in self._finished if kept is not None]
+        low, high = series * BIN_COUNT, (series + 1) * BIN_COUNT
+        return sum(self._window[low:high]) + sum(self.current[low:high])
 
     def mean(self, now: float, series: int = 0) -> int:
         """The mean of the window's samples, rounded to whole ms (0 without samples)."""
-        count = self.count(now, series)
-        total = self.current_sums[series] + sum(kept.sums[series] for kept in self._kept())
-        return round(total / count) if count else 0
+        return self.summary([], now, series)[1]
 
     def percentile(self, percent: float, now: float, series: int = 0) -> int:
         """The ``percent`` percentile of the window's samples (0 without samples)."""
@@ -251,16 +237,24 @@ class RollingPercentile:
         The 100th percentile is the exact maximum; the others come from the
         histogram (the 0th is the midpoint of the lowest bin in use).
         """
+        return self.summary(percents, now, series)[0]
+
+    def summary(self, percents: list[float], now: float, series: int = 0) -> tuple[list[int], int]:
+        """The ``percents`` percentiles and the mean, from one pass over the histogram."""
         for percent in percents:
             if not 0 <= percent <= 100:
                 raise ValueError(f"a percentile must be within 0..100, got {percent!r}")
-        count = self.count(now, series)
-        if count == 0:
-            return [0 for _ in percents]
-        maxima = [kept.maxima[series] for kept in self._kept()]
-        largest = max([self.current_maxima[series], *maxima])
-        low, high = series * BIN_COUNT, (series + 1) * BIN_COUNT
+        self.roll(now)
+        kept = [kept for kept in self._finished if kept is not None]
+        largest = max([self.current_maxima[series], *(bucket.maxima[series] for bucket in kept)])
+        # No sample lies above the largest one's bin: add up the bins to there, no further.
+        low = series * BIN_COUNT
+        high = low + bin_of(largest) + 1
         running = list(accumulate(map(add, self._window[low:high], self.current[low:high])))
+        count = running[-1]
+        if count == 0:
+            return [0 for _ in percents], 0
+        total = self.current_sums[series] + sum(bucket.sums[series] for bucket in kept)
         answers = []
         for percent in percents:
             if percent == 100:
@@ -268,7 +262,7 @@ class RollingPercentile:
             else:
                 rank = max(math.ceil(percent / 100.0 * count), 1)
                 answers.append(min(_MIDDLES[bisect_left(running, rank)], largest))
-        return answers
+        return answers, round(total / count)
 
 
 def _empty_histogram(series: int) -> array[int]:
