@@ -10,13 +10,14 @@ table is also written to ``docs/benchmarks.md``.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import platform
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.scenarios import ONCE, TIMED, Row, Settings
+from benchmarks.scenarios import ONCE, TIMED, Measure, Row, Settings, parts_of_execute
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,6 +63,15 @@ def _table(pinned: list[Row], unpinned: dict[int, Row]) -> str:
     return "\n".join(lines)
 
 
+def _parts_table(parts: list[tuple[str, Measure]]) -> str:
+    lines = [
+        "| part of one semaphore execute() | median (min-max) |",
+        "|---|---|",
+    ]
+    lines.extend(f"| {name} | {measure.show()} |" for name, measure in parts)
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.splitlines()[0]
@@ -76,11 +86,14 @@ def main(argv: list[str] | None = None) -> int:
         thread_calls=200 if args.quick else 4_000,
         quick=args.quick,
     )
+    # A breaker opening during a scenario is expected here: keep its warning off the output.
+    logging.getLogger("hystrixpy").setLevel(logging.ERROR)
     pinned_label = _pin({0})
     print(f"per-call comparisons, {pinned_label}:", file=sys.stderr)
     pinned = _run(TIMED, settings)
     print("whole-system scenarios:", file=sys.stderr)
     pinned += _run(ONCE, settings)
+    parts = parts_of_execute(settings)
     unpinned_label = _pin(None)
     print(f"per-call comparisons, {unpinned_label}:", file=sys.stderr)
     unpinned = {row.number: row for row in _run(TIMED, settings)}
@@ -96,7 +109,18 @@ def main(argv: list[str] | None = None) -> int:
         "one on all; scenarios 6 to 11 ran pinned.",
         "",
     ]
-    text = "\n".join(header) + "\n" + _table(pinned, unpinned) + "\n"
+    text = (
+        "\n".join(header)
+        + "\n"
+        + _table(pinned, unpinned)
+        + "\n\n## Where the time of row 1 goes\n\n"
+        + "Each part timed on its own, pinned, in the same run (microseconds per call):\n\n"
+        + _parts_table(parts)
+        + "\n"
+    )
+    notes = ROOT / "benchmarks" / "notes.md"
+    if notes.exists():
+        text += "\n" + notes.read_text()
     print(text)
     output = args.output or (None if args.quick else ROOT / "docs" / "benchmarks.md")
     if output is not None:

@@ -17,6 +17,7 @@ import tracemalloc
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import hystrixpy
 from hystrixpy import Command, CommandProperties, IsolationStrategy, ThreadPoolProperties
@@ -519,6 +520,67 @@ def import_time(settings: Settings) -> Row:
         "< 150 ms",
         median < 150,
     )
+
+
+class SemaphoreNoPercentiles(Command[int]):
+    group_key = "BenchSemaphore"
+    properties = CommandProperties(
+        execution_isolation_strategy=SEMAPHORE,
+        execution_isolation_semaphore_max_concurrent_requests=100,
+        metrics_rolling_percentile_enabled=False,
+    )
+
+    def run(self) -> int:
+        return 1
+
+
+def parts_of_execute(settings: Settings) -> list[tuple[str, Measure]]:
+    """What the pieces of one semaphore execute() cost on their own, beside pybreaker's call."""
+    import contextvars
+
+    import pybreaker
+
+    breaker = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=60)
+    SemaphoreTrivial().execute()
+    SemaphoreNoPercentiles().execute()
+    metrics = hystrixpy.command_metrics("SemaphoreTrivial")
+    reader = hystrixpy.clock.monotonic
+    lock = threading.Lock()
+
+    def record_success() -> None:
+        metrics.record_success(reader(), False, 1, 0, 0)
+
+    def two_clock_readings() -> None:
+        reader()
+        reader()
+
+    def lock_round_trip() -> None:
+        lock.acquire()
+        lock.release()
+
+    parts: list[tuple[str, Callable[[], object]]] = [
+        ("pybreaker call() (the baseline of row 1)", lambda: breaker.call(_trivial)),
+        ("hystrixpy: semaphore execute(), as row 1", lambda: SemaphoreTrivial().execute()),
+        ("the same with percentiles off", lambda: SemaphoreNoPercentiles().execute()),
+        ("creating the command object alone", SemaphoreTrivial),
+        ("two clock readings (start and end)", two_clock_readings),
+        (
+            "run() in a copy of the caller's context",
+            lambda: contextvars.copy_context().run(_trivial),
+        ),
+        ("counting one success (lock, counters, percentiles)", record_success),
+        ("of which one lock round trip", lock_round_trip),
+    ]
+    measured = []
+    gc.disable()
+    try:
+        for name, function in parts:
+            _per_call_us(function, max(settings.fast_calls // 10, 10))
+            times = [_per_call_us(function, settings.fast_calls) for _ in range(settings.rounds)]
+            measured.append((name, Measure(times)))
+    finally:
+        gc.enable()
+    return measured
 
 
 TIMED = [
