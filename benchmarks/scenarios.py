@@ -17,7 +17,6 @@ import tracemalloc
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 
 import hystrixpy
 from hystrixpy import Command, CommandProperties, IsolationStrategy, ThreadPoolProperties
