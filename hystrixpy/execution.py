@@ -280,7 +280,7 @@ class Execution(ExecutionResult, Generic[R]):
         self.execution_time_ms = int((end - start) * 1000.0 + 0.5)
         if self.deadline is not None and end > self.deadline:
             return self.timeout(end, run_finished=True)
-        return self.succeed(value, end, run_finished=True)
+        return self.succeed(value, end, True)
 
     # -- THREAD isolation ----------------------------------------------------
 
@@ -415,10 +415,10 @@ class Execution(ExecutionResult, Generic[R]):
         """Turn the worker's outcome into the caller's answer."""
         value, error = self.outcome
         if error is None:
-            return self.succeed(value, now, run_finished=False)
+            return self.succeed(value, now, False)
         return self.conclude_error(error, now, run_finished=False)
 
-    def succeed(self, value: R, now: float, *, run_finished: bool) -> R:
+    def succeed(self, value: R, now: float, run_finished: bool) -> R:
         """run() returned in time."""
         self.events.append(_SUCCESS)
         total_ms = self.total_time_ms = int((now - self.start) * 1000.0 + 0.5)
