@@ -15,7 +15,8 @@ class EventType(enum.Enum):
     """Hystrix's event types, in Hystrix's order.
 
     ``is_terminal`` tells whether the event ends an execution; ``index`` is the
-    event's position, used to address per-event counters.
+    event's position, used to address per-event counters; ``is_health_error``
+    whether the breaker counts it as an error.
     """
 
     EMIT = "EMIT"
@@ -40,6 +41,7 @@ class EventType(enum.Enum):
 
     index: int
     is_terminal: bool
+    is_health_error: bool
 
 
 _TERMINAL = {
@@ -69,6 +71,10 @@ HEALTH_ERRORS = frozenset(
 )
 #: Events that count towards the breaker's request volume.
 HEALTH_TOTAL = HEALTH_ERRORS | {EventType.SUCCESS}
+# Read on hot paths instead of ``event in HEALTH_ERRORS``, which would hash the member in Python.
+for _event in EventType:
+    _event.is_health_error = _event in HEALTH_ERRORS
+del _event
 
 
 class FailureType(enum.Enum):

@@ -36,7 +36,6 @@ from hystrixpy._log import debug_switch as _debug
 from hystrixpy._timer import TimerEntry
 from hystrixpy.circuit_breaker import DENIED, TRIAL
 from hystrixpy.events import (
-    HEALTH_ERRORS,
     EventType,
     ExecutionResult,
     FailureType,
@@ -60,14 +59,30 @@ __all__ = ["Execution", "execute", "queue"]
 
 R = TypeVar("R")
 
-_SUCCESS = EventType.SUCCESS
-_FAILURE = EventType.FAILURE
-_TIMEOUT = EventType.TIMEOUT
-_BAD_REQUEST = EventType.BAD_REQUEST
-_EXCEPTION_THROWN = EventType.EXCEPTION_THROWN
+# Enum members read on hot paths, bound once: reading one off its class costs a lookup.
+_E_SUCCESS = EventType.SUCCESS
+_E_FAILURE = EventType.FAILURE
+_E_TIMEOUT = EventType.TIMEOUT
+_E_BAD_REQUEST = EventType.BAD_REQUEST
+_E_EXCEPTION_THROWN = EventType.EXCEPTION_THROWN
 _THREAD = IsolationStrategy.THREAD
-_SHORT_CIRCUITED = EventType.SHORT_CIRCUITED
-_JUST_SHORT_CIRCUITED = (_SHORT_CIRCUITED,)
+_E_CANCELLED = EventType.CANCELLED
+_E_FALLBACK_DISABLED = EventType.FALLBACK_DISABLED
+_E_FALLBACK_FAILURE = EventType.FALLBACK_FAILURE
+_E_FALLBACK_MISSING = EventType.FALLBACK_MISSING
+_E_FALLBACK_REJECTION = EventType.FALLBACK_REJECTION
+_E_SEMAPHORE_REJECTED = EventType.SEMAPHORE_REJECTED
+_E_THREAD_POOL_REJECTED = EventType.THREAD_POOL_REJECTED
+_F_BAD_REQUEST_EXCEPTION = FailureType.BAD_REQUEST_EXCEPTION
+_F_COMMAND_EXCEPTION = FailureType.COMMAND_EXCEPTION
+_F_REJECTED_SEMAPHORE_EXECUTION = FailureType.REJECTED_SEMAPHORE_EXECUTION
+_F_REJECTED_SEMAPHORE_FALLBACK = FailureType.REJECTED_SEMAPHORE_FALLBACK
+_F_REJECTED_THREAD_EXECUTION = FailureType.REJECTED_THREAD_EXECUTION
+_F_SHORTCIRCUIT = FailureType.SHORTCIRCUIT
+_F_TIMEOUT = FailureType.TIMEOUT
+_E_SHORT_CIRCUITED = EventType.SHORT_CIRCUITED
+_JUST_SHORT_CIRCUITED = (_E_SHORT_CIRCUITED,)
+_JUST_FALLBACK_SUCCESS = (EventType.FALLBACK_SUCCESS,)
 _REJECTIONS = (FailureType.REJECTED_THREAD_EXECUTION, FailureType.REJECTED_SEMAPHORE_EXECUTION)
 # The causes made on demand (Execution.cause) for the failures that have no error of their own.
 _CAUSES: dict[FailureType, tuple[type[BaseException], str]] = {
@@ -245,7 +260,7 @@ class Execution(ExecutionResult, Generic[R]):
 
     def short_circuit(self) -> R:
         """The breaker is open: go straight to the fallback."""
-        return self.fail(_SHORT_CIRCUITED, FailureType.SHORTCIRCUIT, None, self.start)
+        return self.fail(_E_SHORT_CIRCUITED, _F_SHORTCIRCUIT, None, self.start)
 
     # -- SEMAPHORE isolation -------------------------------------------------
 
@@ -257,8 +272,8 @@ class Execution(ExecutionResult, Generic[R]):
             semaphore.permits.pop()
         except IndexError:
             return self.fail(
-                EventType.SEMAPHORE_REJECTED,
-                FailureType.REJECTED_SEMAPHORE_EXECUTION,
+                _E_SEMAPHORE_REJECTED,
+                _F_REJECTED_SEMAPHORE_EXECUTION,
                 None,
                 self.start,
             )
@@ -295,8 +310,8 @@ class Execution(ExecutionResult, Generic[R]):
     def reject_from_pool(self) -> R:
         """The pool was full."""
         return self.fail(
-            EventType.THREAD_POOL_REJECTED,
-            FailureType.REJECTED_THREAD_EXECUTION,
+            _E_THREAD_POOL_REJECTED,
+            _F_REJECTED_THREAD_EXECUTION,
             None,
             clock.monotonic(),
         )
@@ -420,13 +435,13 @@ class Execution(ExecutionResult, Generic[R]):
 
     def succeed(self, value: R, now: float, run_finished: bool) -> R:
         """run() returned in time."""
-        self.events.append(_SUCCESS)
+        self.events.append(_E_SUCCESS)
         total_ms = self.total_time_ms = int((now - self.start) * 1000.0 + 0.5)
         self.state.metrics.record_success(
             now, run_finished, self.concurrency, self.execution_time_ms, total_ms
         )
         if _hooks.active:
-            _hooks.notify("on_event", self.command, _SUCCESS)
+            _hooks.notify("on_event", self.command, _E_SUCCESS)
         if _debug.enabled or not _debug.checked_at <= now < _debug.recheck_at:
             self.log_if_debug(now, total_ms)
         if self.trial:
@@ -443,28 +458,26 @@ class Execution(ExecutionResult, Generic[R]):
             raise error
         if isinstance(error, BadRequestError):
             self.exception = error
-            self.failure_type = FailureType.BAD_REQUEST_EXCEPTION
-            self.record((_BAD_REQUEST, _EXCEPTION_THROWN), now, run_finished=run_finished)
+            self.failure_type = _F_BAD_REQUEST_EXCEPTION
+            self.record((_E_BAD_REQUEST, _E_EXCEPTION_THROWN), now, run_finished=run_finished)
             if self.trial:
                 self.state.circuit_breaker.on_result(False, False, True, now)
             if _hooks.active:
-                _hooks.notify("on_error", self.command, FailureType.BAD_REQUEST_EXCEPTION, error)
+                _hooks.notify("on_error", self.command, _F_BAD_REQUEST_EXCEPTION, error)
             raise error
         if type(error) is _PoolShutDownError:
             return self.reject_from_pool()
         if isinstance(error, CommandTimeoutError):
-            return self.fail(_TIMEOUT, FailureType.TIMEOUT, error, now, run_finished=run_finished)
-        return self.fail(
-            _FAILURE, FailureType.COMMAND_EXCEPTION, error, now, run_finished=run_finished
-        )
+            return self.fail(_E_TIMEOUT, _F_TIMEOUT, error, now, run_finished=run_finished)
+        return self.fail(_E_FAILURE, _F_COMMAND_EXCEPTION, error, now, run_finished=run_finished)
 
     def timeout(self, now: float, *, run_finished: bool) -> R:
         """The deadline passed before run() finished."""
         timeout_ms = self.properties.execution_timeout_ms
         _log.info("execution_timed_out", timeout_ms=timeout_ms, **self.log_fields())
         return self.fail(
-            _TIMEOUT,
-            FailureType.TIMEOUT,
+            _E_TIMEOUT,
+            _F_TIMEOUT,
             CommandTimeoutError(
                 f"{self.command.command_key} did not finish within {timeout_ms} ms"
             ),
@@ -474,7 +487,7 @@ class Execution(ExecutionResult, Generic[R]):
 
     def cancel_execution(self, now: float, *, run_finished: bool = False) -> None:
         """A KeyboardInterrupt or SystemExit cut the execution short: record CANCELLED."""
-        self.record((EventType.CANCELLED,), now, run_finished=run_finished)
+        self.record((_E_CANCELLED,), now, run_finished=run_finished)
         if self.trial:
             self.state.circuit_breaker.on_result(False, False, True, now)
 
@@ -496,14 +509,14 @@ class Execution(ExecutionResult, Generic[R]):
         """
         self.failure_type = failure_type
         self.exception = cause
-        if event is _SHORT_CIRCUITED:
+        if event is _E_SHORT_CIRCUITED:
             self.events.append(event)
             self.uncounted = _JUST_SHORT_CIRCUITED
             if _hooks.active:
                 _hooks.notify("on_event", self.command, event)
         else:
             self.record((event,), now, run_finished=run_finished, final=False)
-        health_error = event in HEALTH_ERRORS
+        health_error = event.is_health_error
         if health_error or self.trial:
             self.state.circuit_breaker.on_result(False, health_error, self.trial, now)
         if _hooks.active:
@@ -525,15 +538,15 @@ class Execution(ExecutionResult, Generic[R]):
     def fallback(self, failure_type: FailureType) -> R:
         """Call get_fallback() under its semaphore, or explain why there is no value."""
         if not self.properties.fallback_enabled:
-            self.give_up(EventType.FALLBACK_DISABLED, failure_type)
+            self.give_up(_E_FALLBACK_DISABLED, failure_type)
         command = self.command
         if not command.has_fallback():
-            self.give_up(EventType.FALLBACK_MISSING, failure_type)
+            self.give_up(_E_FALLBACK_MISSING, failure_type)
         semaphore = self.state.fallback_semaphore
         try:
             semaphore.permits.pop()
         except IndexError:
-            self.give_up(EventType.FALLBACK_REJECTION, FailureType.REJECTED_SEMAPHORE_FALLBACK)
+            self.give_up(_E_FALLBACK_REJECTION, _F_REJECTED_SEMAPHORE_FALLBACK)
         if _hooks.active:
             _hooks.notify("on_fallback_start", command)
         try:
@@ -543,13 +556,13 @@ class Execution(ExecutionResult, Generic[R]):
             _log.warning("fallback_failed", error=repr(error), **self.log_fields())
             if _hooks.active:
                 _hooks.notify("on_fallback_error", command, error)
-            self.give_up(EventType.FALLBACK_FAILURE, failure_type, error)
+            self.give_up(_E_FALLBACK_FAILURE, failure_type, error)
         except BaseException:
             semaphore.release()
-            self.record((EventType.CANCELLED,), clock.monotonic())
+            self.record((_E_CANCELLED,), clock.monotonic())
             raise
         semaphore.release()
-        self.record((EventType.FALLBACK_SUCCESS,), clock.monotonic())
+        self.record(_JUST_FALLBACK_SUCCESS, clock.monotonic())
         if _hooks.active:
             _hooks.notify("on_fallback_success", command)
         return value
@@ -562,7 +575,7 @@ class Execution(ExecutionResult, Generic[R]):
     ) -> NoReturn:
         """No usable fallback: record it and raise :class:`HystrixRuntimeError`."""
         self.fallback_exception = fallback_error
-        self.record((event, _EXCEPTION_THROWN), clock.monotonic())
+        self.record((event, _E_EXCEPTION_THROWN), clock.monotonic())
         command = self.command
         original = self.failure_type or failure_type
         message = f"{command.command_key} {_FAILURE_WORDS[original]} and {_FALLBACK_WORDS[event]}"
@@ -590,7 +603,7 @@ class Execution(ExecutionResult, Generic[R]):
         self.events += events
         total_ms = -1
         if final:
-            total_ms = self.total_time_ms = _ms(now - self.start)
+            total_ms = self.total_time_ms = int((now - self.start) * 1000.0 + 0.5)
         counted = events
         if self.uncounted:
             counted = self.uncounted + events
@@ -606,7 +619,7 @@ class Execution(ExecutionResult, Generic[R]):
         if _hooks.active:
             for event in events:
                 _hooks.notify("on_event", self.command, event)
-        if final:
+        if final and (_debug.enabled or not _debug.checked_at <= now < _debug.recheck_at):
             self.log_if_debug(now, total_ms)
 
     def log_if_debug(self, now: float, total_ms: int) -> None:
