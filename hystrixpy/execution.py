@@ -25,10 +25,10 @@ aside. A worker that loses (it finished after the deadline) drops its result.
 
 from __future__ import annotations
 
-import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextvars import copy_context as _copy_context
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from hystrixpy import _log, clock, registry
@@ -281,7 +281,7 @@ class Execution(ExecutionResult, Generic[R]):
         self.concurrency = state.metrics.run_started(start)
         try:
             # In a copy of the caller's context, as on a worker: run()'s changes stay with it.
-            value = contextvars.copy_context().run(self.command.run)
+            value = _copy_context().run(self.command.run)
         except BaseException as error:
             semaphore.release()
             end = clock.monotonic()
@@ -304,7 +304,7 @@ class Execution(ExecutionResult, Generic[R]):
         self.outcome: tuple[Any, BaseException | None] = (None, None)
         self.done = threading.Lock()
         self.done.acquire()
-        self.context = contextvars.copy_context()
+        self.context = _copy_context()
         return self.state.pool(self.command.thread_pool_key).try_dispatch(self)
 
     def reject_from_pool(self) -> R:
