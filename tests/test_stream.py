@@ -1426,6 +1426,39 @@ class TestStartHttpServer:
         assert server.app.connections == 1
 
 
+class TestClientGone:
+    def test_a_client_gone_during_a_long_interval_is_noticed_within_a_second(
+        self, harness: Harness, parking_clock: ParkingClock
+    ) -> None:
+        """With ?delay=60000, a client that hangs up frees its place after one second, not 60."""
+        server = harness.start()
+        client = harness.connect(server.port, "/hystrix.stream?delay=60000")
+        client.next_batch()
+        assert parking_clock.wait_until_parked()
+
+        client.close()
+        parking_clock.advance(1.0)
+
+        assert server.app.wait_for_connections(0, 5)
+
+    def test_a_client_still_there_keeps_its_stream(
+        self, harness: Harness, parking_clock: ParkingClock
+    ) -> None:
+        """Checking on a client that is still connected does not end its stream early."""
+        server = harness.start()
+        client = harness.connect(server.port, "/hystrix.stream?delay=2000")
+        client.next_batch()
+        assert parking_clock.wait_until_parked()
+        parking_clock.advance(1.0)
+        assert parking_clock.wait_until_parked()
+        assert client.nothing_arrives()
+
+        parking_clock.advance(1.0)
+
+        assert parse_batch(client.next_batch())
+        assert server.app.connections == 1
+
+
 class TestSendTimeout:
     def test_a_client_that_takes_no_data_is_dropped_after_the_send_timeout(
         self, harness: Harness, parking_clock: ParkingClock
