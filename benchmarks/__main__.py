@@ -77,13 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: few rounds, no file")
-    parser.add_argument("--rounds", type=int, default=15, help="rounds per comparison (15)")
+    parser.add_argument("--rounds", type=int, default=31, help="rounds per comparison (31)")
     parser.add_argument("--output", type=Path, default=None, help="where to write the table")
     args = parser.parse_args(argv)
     settings = Settings(
         rounds=3 if args.quick else args.rounds,
-        fast_calls=2_000 if args.quick else 40_000,
-        thread_calls=200 if args.quick else 4_000,
+        fast_calls=2_000 if args.quick else 20_000,
+        thread_calls=200 if args.quick else 2_000,
         quick=args.quick,
     )
     # A breaker opening during a scenario is expected here: keep its warning off the output.

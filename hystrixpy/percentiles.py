@@ -259,9 +259,9 @@ class RollingPercentile:
         for percent in percents:
             if percent == 100:
                 answers.append(largest)
-            else:
-                rank = max(math.ceil(percent / 100.0 * count), 1)
-                answers.append(min(_MIDDLES[bisect_left(running, rank)], largest))
+                continue
+            middle = _MIDDLES[bisect_left(running, math.ceil(percent * count / 100.0) or 1)]
+            answers.append(middle if middle < largest else largest)
         return answers, round(total / count)
 
 

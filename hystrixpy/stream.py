@@ -209,8 +209,11 @@ def messages() -> list[dict[str, Any]]:
     return found
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
 def _encode(message: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(message, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + _ENCODER.encode(message).encode() + b"\n\n"
 
 
 class MetricsStream:
