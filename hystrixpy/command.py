@@ -151,14 +151,7 @@ class Command(Generic[R]):
         return self._key_state().circuit_breaker
 
     def _key_state(self) -> registry.CommandKeyState:
-        cls = type(self)
-        return registry.command_state(
-            self.command_key,
-            self.group_key,
-            self.thread_pool_key,
-            cls.properties,
-            cls.thread_pool_properties,
-        )
+        return registry.state_of(self)
 
     # -- introspection of the execution --------------------------------------
 

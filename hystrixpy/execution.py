@@ -121,7 +121,7 @@ def begin(command: Command[R]) -> Execution[R]:
         _already_executed(command)
     state = _states.get(command.command_key)
     if state is None or state.config_version != _config.version:
-        state = _state_of(command)
+        state = registry.state_of(command)
     execution = command._execution = Execution(command, state, clock.monotonic())
     if _hooks.active:
         _hooks.notify("on_start", command)
@@ -132,18 +132,6 @@ def _already_executed(command: Command[Any]) -> NoReturn:
     raise RuntimeError(
         f"this {type(command).__name__} instance has already been executed; "
         "a command runs once: create a new instance for each call"
-    )
-
-
-def _state_of(command: Command[Any]) -> CommandKeyState:
-    """The key state of ``command``, created on first use, refreshed after a configure()."""
-    cls = type(command)
-    return registry.command_state(
-        command.command_key,
-        command.group_key,
-        command.thread_pool_key,
-        cls.properties,
-        cls.thread_pool_properties,
     )
 
 
@@ -158,7 +146,7 @@ def execute(command: Command[R]) -> R:
         _already_executed(command)
     state = _states.get(command.command_key)
     if state is None or state.config_version != _config.version:
-        state = _state_of(command)
+        state = registry.state_of(command)
     now = clock.monotonic()
     execution = command._execution = Execution(command, state, now)
     if _hooks.active:

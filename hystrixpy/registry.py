@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from hystrixpy import _log, clock
 from hystrixpy._timer import DeadlineTimer
@@ -20,6 +21,9 @@ from hystrixpy.config import Configuration
 from hystrixpy.hooks import HookRegistry
 from hystrixpy.metrics import CommandMetrics, ThreadPoolMetrics
 from hystrixpy.properties import CommandProperties, ThreadPoolProperties
+
+if TYPE_CHECKING:
+    from hystrixpy.command import Command
 
 __all__ = [
     "CommandKeyState",
@@ -209,6 +213,18 @@ def command_state(
     if state.config_version != _config.version:
         state.refresh()
     return state
+
+
+def state_of(command: Command[Any]) -> CommandKeyState:
+    """The key state of ``command``'s key, with its class's properties for a key used first."""
+    cls = type(command)
+    return command_state(
+        command.command_key,
+        command.group_key,
+        command.thread_pool_key,
+        cls.properties,
+        cls.thread_pool_properties,
+    )
 
 
 def thread_pool(pool_key: str, declared: ThreadPoolProperties | None = None) -> ThreadPoolBulkhead:
