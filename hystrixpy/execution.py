@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 from hystrixpy import _log, clock, registry
 from hystrixpy._log import debug_switch as _debug
 from hystrixpy._timer import TimerEntry
-from hystrixpy.circuit_breaker import DENIED, TRIAL
+from hystrixpy.circuit_breaker import ALLOWED, DENIED, TRIAL
 from hystrixpy.events import (
     EventType,
     ExecutionResult,
@@ -241,7 +241,10 @@ class Execution(ExecutionResult, Generic[R]):
 
     def admit(self) -> int:
         """Ask the circuit breaker; remember whether this execution is its trial."""
-        decision = self.state.circuit_breaker.attempt_execution(self.start)
+        breaker = self.state.circuit_breaker
+        if self.start < breaker.allow_until:  # the closed breaker's fast path
+            return ALLOWED
+        decision = breaker.attempt_execution(self.start)
         if decision == TRIAL:
             self.trial = True
         return decision
