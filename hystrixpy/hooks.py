@@ -11,8 +11,8 @@ it, or write the ones you need), or a plain callable that takes a
     hystrixpy.register_hook(Timing())
     hystrixpy.register_hook(lambda event: print(event.kind, event.command_key))
 
-Hooks run on the thread where the step happens (the caller's, a worker's or
-the timer's), always in the command's context (its ``contextvars``). A hook
+Hooks run on the thread where the step happens (the caller's, a pool worker's
+or a deadline worker's), always in the command's context (its ``contextvars``). A hook
 that raises an ``Exception`` is logged (``hook_failed``) and never breaks the
 command; ``KeyboardInterrupt`` and ``SystemExit`` still propagate. With no hook
 registered, executions pay one attribute read.
