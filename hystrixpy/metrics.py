@@ -33,6 +33,10 @@ _KINDS_OF: list[list[int]] = [
     + ([_HEALTH_ERRORS_KIND] if event in HEALTH_ERRORS else [])
     for event in EventType
 ]
+# The same for two events at once (an execution's commonest multi-event records).
+_KINDS_OF_PAIR: list[list[list[int]]] = [
+    [first + second for second in _KINDS_OF] for first in _KINDS_OF
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +178,7 @@ class CommandMetrics:
         if len(events) == 1:
             kinds = _KINDS_OF[events[0].index]
         elif len(events) == 2:
-            kinds = _KINDS_OF[events[0].index] + _KINDS_OF[events[1].index]
+            kinds = _KINDS_OF_PAIR[events[0].index][events[1].index]
         else:
             kinds = [kind for event in events for kind in _KINDS_OF[event.index]]
         lock = self._lock
