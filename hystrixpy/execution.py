@@ -283,10 +283,23 @@ class Execution(ExecutionResult, Generic[R]):
             return self.conclude_error(error, end, run_finished=True)
         semaphore.release()
         end = clock.monotonic()
-        self.execution_time_ms = int((end - start) * 1000.0 + 0.5)
+        elapsed_ms = self.execution_time_ms = int((end - start) * 1000.0 + 0.5)
         if self.deadline is not None and end > self.deadline:
             return self.timeout(end, run_finished=True)
-        return self.succeed(value, end, True)
+        # succeed(), written out for the commonest outcome of all (run() and the caller's wait
+        # began together, so both latencies are the same).
+        self.events.append(_E_SUCCESS)
+        self.total_time_ms = elapsed_ms
+        state.metrics.record_success(end, True, self.concurrency, elapsed_ms, elapsed_ms)
+        if _hooks.active:
+            _hooks.notify("on_event", self.command, _E_SUCCESS)
+        if _debug.enabled or not _debug.checked_at <= end < _debug.recheck_at:
+            self.log_if_debug(end, elapsed_ms)
+        if self.trial:
+            state.circuit_breaker.on_result(True, False, True, end)
+        if _hooks.active:
+            _hooks.notify("on_success", self.command)
+        return value
 
     # -- THREAD isolation ----------------------------------------------------
 
@@ -425,7 +438,7 @@ class Execution(ExecutionResult, Generic[R]):
         return self.conclude_error(error, now, run_finished=False)
 
     def succeed(self, value: R, now: float, run_finished: bool) -> R:
-        """run() returned in time."""
+        """run() returned in time (run_on_caller() writes the same steps out for speed)."""
         self.events.append(_E_SUCCESS)
         total_ms = self.total_time_ms = int((now - self.start) * 1000.0 + 0.5)
         self.state.metrics.record_success(
