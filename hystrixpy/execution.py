@@ -434,15 +434,15 @@ class Execution(ExecutionResult, Generic[R]):
         """Turn the worker's outcome into the caller's answer."""
         value, error = self.outcome
         if error is None:
-            return self.succeed(value, now, False)
+            return self.succeed(value, now)
         return self.conclude_error(error, now, run_finished=False)
 
-    def succeed(self, value: R, now: float, run_finished: bool) -> R:
+    def succeed(self, value: R, now: float) -> R:
         """run() returned in time (run_on_caller() writes the same steps out for speed)."""
         self.events.append(_E_SUCCESS)
         total_ms = self.total_time_ms = int((now - self.start) * 1000.0 + 0.5)
         self.state.metrics.record_success(
-            now, run_finished, self.concurrency, self.execution_time_ms, total_ms
+            now, False, self.concurrency, self.execution_time_ms, total_ms
         )
         if _hooks.active:
             _hooks.notify("on_event", self.command, _E_SUCCESS)
