@@ -239,6 +239,7 @@ class ThreadPoolBulkhead(ThreadPoolExecutor):
             finally:
                 metrics.task_finished()
                 self._permits.release()
+                task = None  # not kept alive while this worker waits for the next one
             if self._worker_count > self._max_size and self._retire_if_surplus(self._max_size):
                 return
 

@@ -155,12 +155,18 @@ def execute(command: Command[R]) -> R:
     if now >= breaker.allow_until:  # not the closed breaker's fast path: ask it
         decision = breaker.attempt_execution(now)
         if decision == DENIED:
-            return execution.short_circuit()
+            try:
+                return execution.short_circuit()
+            finally:
+                execution.let_go()
         if decision == TRIAL:
             execution.trial = True
     if execution.properties.execution_isolation_strategy is _THREAD:
         return execution.execute_in_thread()
-    return execution.run_on_caller()
+    try:
+        return execution.run_on_caller()
+    finally:
+        execution.let_go()
 
 
 def queue(command: Command[R]) -> Future[R]:
@@ -175,10 +181,12 @@ def queue(command: Command[R]) -> Future[R]:
     future.set_running_or_notify_cancel()
     if execution.admit() == DENIED:
         execution.settle(future, execution.short_circuit, on_caller=True)
+        execution.let_go()
     elif execution.properties.execution_isolation_strategy is _THREAD:
         execution.queue_in_thread(future)
     else:
         execution.settle(future, execution.run_on_caller, on_caller=True)
+        execution.let_go()
     return future
 
 
@@ -228,6 +236,15 @@ class Execution(ExecutionResult, Generic[R]):
         self.properties = state.properties
         timeout = state.timeout_seconds
         self.deadline: float | None = None if timeout is None else now + timeout
+
+    def let_go(self) -> None:
+        """Forget the command once nothing will use it again.
+
+        The command keeps its execution (for its introspection), and the execution
+        refers to the command while it runs: left in place, the two would form a
+        cycle that only the garbage collector frees, after every single call.
+        """
+        del self.command
 
     def claim(self) -> bool:
         """Take the right to settle this execution; only the first caller gets it."""
@@ -325,7 +342,10 @@ class Execution(ExecutionResult, Generic[R]):
         self.future: Future[R] | None = None
         self._claim: list[None] = [None]
         if not self.dispatch():
-            return self.reject_from_pool()
+            try:
+                return self.reject_from_pool()
+            finally:
+                self.let_go()
         deadline = self.deadline
         try:
             if deadline is None:
@@ -340,9 +360,13 @@ class Execution(ExecutionResult, Generic[R]):
             raise
         if not finished:
             if self.claim():
+                # The worker may still be in run(): it keeps the command for as long.
                 return self.timeout(clock.monotonic(), run_finished=False)
             self.done.acquire()  # the worker took the claim at the deadline; it is finishing
-        return self.conclude(clock.monotonic())
+        try:
+            return self.conclude(clock.monotonic())
+        finally:
+            self.let_go()  # the worker handed its outcome over and is done with the command
 
     def queue_in_thread(self, future: Future[R]) -> None:
         """Run on a worker; the worker or the deadline timer completes ``future``."""

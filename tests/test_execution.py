@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextvars
+import gc
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_for_futures
@@ -1621,3 +1623,48 @@ class TestPoolShutdown:
 
         assert waiting.execution_events == [E.TIMEOUT, E.FALLBACK_SUCCESS]
         assert rolling(waiting) == {E.TIMEOUT: 2, E.FALLBACK_SUCCESS: 2}
+
+
+class TestNoReferenceCycles:
+    @pytest.mark.parametrize(
+        ("isolation", "settings", "how"),
+        [
+            (SEMAPHORE, {}, "execute"),
+            (SEMAPHORE, {}, "queue"),
+            (SEMAPHORE, {"circuit_breaker_force_open": True}, "execute"),
+            (SEMAPHORE, {"circuit_breaker_force_open": True}, "queue"),
+            (THREAD, {}, "execute"),
+            (THREAD, {"circuit_breaker_force_open": True}, "execute"),
+            (THREAD, {"circuit_breaker_force_open": True}, "queue"),
+        ],
+        ids=[
+            "semaphore-execute",
+            "semaphore-queue",
+            "short-circuit-execute",
+            "short-circuit-queue",
+            "thread-execute",
+            "thread-short-circuit-execute",
+            "thread-short-circuit-queue",
+        ],
+    )
+    def test_a_finished_command_is_freed_without_the_garbage_collector(
+        self, isolation: IsolationStrategy, settings: dict[str, Any], how: str
+    ) -> None:
+        """Dropping a finished command frees it and its execution at once: no cycle to collect."""
+        name = f"Freed{isolation.name.title()}{'Open' if settings else ''}"
+        command = scripted(name, isolation=isolation, **settings)(run=returns("value"))
+        expected = "fallback" if settings else "value"
+        gc.disable()
+        try:
+            answer = command.execute() if how == "execute" else command.queue().result(5)
+            assert answer == expected
+            if isolation is THREAD and not settings:
+                hystrixpy.thread_pool(name).shutdown(wait=True)  # the worker has moved on
+            command_ref = weakref.ref(command)
+            execution_ref = weakref.ref(command._execution)  # type: ignore[arg-type]
+            del command
+
+            assert command_ref() is None
+            assert execution_ref() is None
+        finally:
+            gc.enable()
