@@ -25,6 +25,7 @@ import select
 import socket
 import socketserver
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,7 @@ __all__ = [
     "StreamApp",
     "StreamServer",
     "command_message",
+    "frame",
     "make_wsgi_app",
     "messages",
     "pool_message",
@@ -100,74 +102,116 @@ _ROLLING_COUNT_FIELDS = [
 ]
 
 
+_ROLLING_COUNT_INDEXES = [(field, event.index) for field, event in _ROLLING_COUNT_FIELDS]
+
+
 def _wall_ms() -> int:
     return int(clock.wall_time() * 1000)
 
 
 def command_message(state: CommandKeyState, current_time_ms: int | None = None) -> dict[str, Any]:
     """The ``HystrixCommand`` message of one command key, in Hystrix's field order."""
+    fixed = _fixed_fields(state)
+    return {**fixed.head, **_live_fields(state, current_time_ms), **fixed.tail}
+
+
+def _live_fields(state: CommandKeyState, current_time_ms: int | None) -> dict[str, Any]:
+    """The fields of a command message that change from one interval to the next."""
     snapshot = state.metrics.snapshot(_PERCENTS)
-    properties = state.properties
     breaker = state.circuit_breaker
-    message: dict[str, Any] = {
-        "type": "HystrixCommand",
-        "name": state.command_key,
-        "group": state.group_key,
+    health = snapshot.health
+    fields: dict[str, Any] = {
         "currentTime": _wall_ms() if current_time_ms is None else current_time_ms,
         "isCircuitBreakerOpen": isinstance(breaker, CircuitBreaker) and breaker.is_open(),
-        "errorPercentage": snapshot.health.error_percentage,
-        "errorCount": snapshot.health.error_count,
-        "requestCount": snapshot.health.total_requests,
+        "errorPercentage": health.error_percentage,
+        "errorCount": health.error_count,
+        "requestCount": health.total_requests,
     }
-    for field, event in _ROLLING_COUNT_FIELDS:
-        message[field] = snapshot.rolling_count(event)
+    counts = snapshot.rolling_counts
+    for field, index in _ROLLING_COUNT_INDEXES:
+        fields[field] = counts[index]
+    fields["currentConcurrentExecutionCount"] = snapshot.concurrent_executions
+    fields["rollingMaxConcurrentExecutionCount"] = snapshot.rolling_max_concurrent_executions
+    fields["latencyExecute_mean"] = snapshot.execution_mean
+    fields["latencyExecute"] = dict(zip(_PERCENT_KEYS, snapshot.execution_percentiles, strict=True))
+    fields["latencyTotal_mean"] = snapshot.total_mean
+    fields["latencyTotal"] = dict(zip(_PERCENT_KEYS, snapshot.total_percentiles, strict=True))
+    return fields
+
+
+@dataclass(frozen=True)
+class _FixedFields:
+    """The fields of a key's command message that only a configuration change alters."""
+
+    config_version: int
+    head: dict[str, Any]  # before the live fields
+    tail: dict[str, Any]  # after them
+    head_json: bytes  # ``{"type":...,"group":...,`` ready to send
+    tail_json: bytes  # ``"propertyValue_...":...}`` ready to send
+
+
+# Made again only after a configuration change (the key's state knows its version).
+_FIXED: weakref.WeakKeyDictionary[CommandKeyState, _FixedFields] = weakref.WeakKeyDictionary()
+
+
+def _fixed_fields(state: CommandKeyState) -> _FixedFields:
+    fixed = _FIXED.get(state)
+    if fixed is not None and fixed.config_version == state.config_version:
+        return fixed
+    properties = state.properties
     timeout_ms = properties.execution_timeout_ms
-    message.update(
-        {
-            "currentConcurrentExecutionCount": snapshot.concurrent_executions,
-            "rollingMaxConcurrentExecutionCount": snapshot.rolling_max_concurrent_executions,
-            "latencyExecute_mean": snapshot.execution_mean,
-            "latencyExecute": dict(zip(_PERCENT_KEYS, snapshot.execution_percentiles, strict=True)),
-            "latencyTotal_mean": snapshot.total_mean,
-            "latencyTotal": dict(zip(_PERCENT_KEYS, snapshot.total_percentiles, strict=True)),
-            "propertyValue_circuitBreakerRequestVolumeThreshold": (
-                properties.circuit_breaker_request_volume_threshold
-            ),
-            "propertyValue_circuitBreakerSleepWindowInMilliseconds": (
-                properties.circuit_breaker_sleep_window_ms
-            ),
-            "propertyValue_circuitBreakerErrorThresholdPercentage": (
-                properties.circuit_breaker_error_threshold_percentage
-            ),
-            "propertyValue_circuitBreakerForceOpen": properties.circuit_breaker_force_open,
-            "propertyValue_circuitBreakerForceClosed": properties.circuit_breaker_force_closed,
-            "propertyValue_circuitBreakerEnabled": properties.circuit_breaker_enabled,
-            "propertyValue_executionIsolationStrategy": (
-                properties.execution_isolation_strategy.name
-            ),
-            "propertyValue_executionIsolationThreadTimeoutInMilliseconds": timeout_ms,
-            "propertyValue_executionTimeoutInMilliseconds": timeout_ms,
-            # Python cannot interrupt a thread: a timed-out run() is abandoned, not interrupted.
-            "propertyValue_executionIsolationThreadInterruptOnTimeout": False,
-            "propertyValue_executionIsolationThreadPoolKeyOverride": (
-                properties.thread_pool_key_override
-            ),
-            "propertyValue_executionIsolationSemaphoreMaxConcurrentRequests": (
-                properties.execution_isolation_semaphore_max_concurrent_requests
-            ),
-            "propertyValue_fallbackIsolationSemaphoreMaxConcurrentRequests": (
-                properties.fallback_isolation_semaphore_max_concurrent_requests
-            ),
-            "propertyValue_metricsRollingStatisticalWindowInMilliseconds": (
-                properties.metrics_rolling_stats_time_ms
-            ),
-            "propertyValue_requestCacheEnabled": properties.request_cache_enabled,
-            "propertyValue_requestLogEnabled": properties.request_log_enabled,
-            "reportingHosts": 1,
-            "threadPool": state.thread_pool_key,
-        }
+    head = {"type": "HystrixCommand", "name": state.command_key, "group": state.group_key}
+    tail = {
+        "propertyValue_circuitBreakerRequestVolumeThreshold": (
+            properties.circuit_breaker_request_volume_threshold
+        ),
+        "propertyValue_circuitBreakerSleepWindowInMilliseconds": (
+            properties.circuit_breaker_sleep_window_ms
+        ),
+        "propertyValue_circuitBreakerErrorThresholdPercentage": (
+            properties.circuit_breaker_error_threshold_percentage
+        ),
+        "propertyValue_circuitBreakerForceOpen": properties.circuit_breaker_force_open,
+        "propertyValue_circuitBreakerForceClosed": properties.circuit_breaker_force_closed,
+        "propertyValue_circuitBreakerEnabled": properties.circuit_breaker_enabled,
+        "propertyValue_executionIsolationStrategy": properties.execution_isolation_strategy.name,
+        "propertyValue_executionIsolationThreadTimeoutInMilliseconds": timeout_ms,
+        "propertyValue_executionTimeoutInMilliseconds": timeout_ms,
+        # Python cannot interrupt a thread: a timed-out run() is abandoned, not interrupted.
+        "propertyValue_executionIsolationThreadInterruptOnTimeout": False,
+        "propertyValue_executionIsolationThreadPoolKeyOverride": (
+            properties.thread_pool_key_override
+        ),
+        "propertyValue_executionIsolationSemaphoreMaxConcurrentRequests": (
+            properties.execution_isolation_semaphore_max_concurrent_requests
+        ),
+        "propertyValue_fallbackIsolationSemaphoreMaxConcurrentRequests": (
+            properties.fallback_isolation_semaphore_max_concurrent_requests
+        ),
+        "propertyValue_metricsRollingStatisticalWindowInMilliseconds": (
+            properties.metrics_rolling_stats_time_ms
+        ),
+        "propertyValue_requestCacheEnabled": properties.request_cache_enabled,
+        "propertyValue_requestLogEnabled": properties.request_log_enabled,
+        "reportingHosts": 1,
+        "threadPool": state.thread_pool_key,
+    }
+    fixed = _FixedFields(
+        state.config_version,
+        head,
+        tail,
+        _ENCODER.encode(head)[:-1].encode() + b",",
+        b"," + _ENCODER.encode(tail)[1:].encode(),
     )
-    return message
+    _FIXED[state] = fixed
+    return fixed
+
+
+def _command_frame(state: CommandKeyState, current_time_ms: int) -> bytes:
+    """:func:`command_message` as a ready ``data:`` event, reusing its fixed fields' JSON."""
+    fixed = _fixed_fields(state)
+    live = _ENCODER.encode(_live_fields(state, current_time_ms))
+    return b"data: " + fixed.head_json + live[1:-1].encode() + fixed.tail_json + b"\n\n"
 
 
 def pool_message(pool: ThreadPoolBulkhead, current_time_ms: int | None = None) -> dict[str, Any]:
@@ -200,13 +244,26 @@ def pool_message(pool: ThreadPoolBulkhead, current_time_ms: int | None = None) -
 def messages() -> list[dict[str, Any]]:
     """One message per known command key and per pool, as of now."""
     now_ms = _wall_ms()
+    states = _known_states()
+    found = [command_message(state, now_ms) for state in states]
+    found.extend(pool_message(pool, now_ms) for pool in registry.thread_pools())
+    return found
+
+
+def frame() -> bytes:
+    """The ``data:`` events of :func:`messages`, encoded: one interval's batch, less its ping."""
+    now_ms = _wall_ms()
+    chunks = [_command_frame(state, now_ms) for state in _known_states()]
+    chunks.extend(_encode(pool_message(pool, now_ms)) for pool in registry.thread_pools())
+    return b"".join(chunks)
+
+
+def _known_states() -> list[CommandKeyState]:
     states = registry.declared_states()
     for state in states:
         if state.properties.execution_isolation_strategy.name == "THREAD":
             state.pool(state.thread_pool_key)  # so a pool shows before its first task
-    found = [command_message(state, now_ms) for state in states]
-    found.extend(pool_message(pool, now_ms) for pool in registry.thread_pools())
-    return found
+    return states
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
@@ -250,7 +307,7 @@ class MetricsStream:
         if not self._first and self._wait_for_interval():
             raise StopIteration  # close() woke us, or the client went away
         self._first = False
-        return b"".join(_encode(message) for message in messages()) + _PING
+        return frame() + _PING
 
     def _wait_for_interval(self) -> bool:
         """Wait out the interval; ``True`` if the stream should end instead."""

@@ -1026,6 +1026,33 @@ class TestCommandMessage:
         assert stream.command_message(state, 42)["name"] == "Quick"
 
 
+class TestFrame:
+    def test_a_frame_holds_the_messages_encoded_in_order(self, parking_clock: ParkingClock) -> None:
+        """frame() sends what messages() holds, every field in the same order, as data: events."""
+        assert Quick().execute() == "value"
+        assert QuickPooled().execute() == "value"
+
+        sent = [json.loads(line[len(b"data: ") :]) for line in stream.frame().splitlines() if line]
+        held = stream.messages()
+
+        assert sent == held
+        assert [list(message) for message in sent] == [list(message) for message in held]
+
+    def test_a_configuration_change_reaches_the_next_frame(
+        self, parking_clock: ParkingClock
+    ) -> None:
+        """The property fields of a frame follow configure() from the next frame on."""
+        assert Quick().execute() == "value"
+        before = parse_chunk(stream.frame() + b"ping: \n\n")
+
+        hystrixpy.configure({"command.Quick.circuit_breaker_request_volume_threshold": 7})
+        after = parse_chunk(stream.frame() + b"ping: \n\n")
+
+        field = "propertyValue_circuitBreakerRequestVolumeThreshold"
+        assert find(before, "HystrixCommand", "Quick")[field] == 20
+        assert find(after, "HystrixCommand", "Quick")[field] == 7
+
+
 class TestPoolMessage:
     def test_current_time_defaults_to_now_or_is_given(self, parking_clock: ParkingClock) -> None:
         """Without a time, a pool message is stamped with the clock's wall time in ms."""
