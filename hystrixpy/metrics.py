@@ -175,9 +175,10 @@ class CommandMetrics:
         """
         if run_finished:
             self._running.pop()
-        if len(events) == 1:
+        count = len(events)
+        if count == 1:
             kinds = _KINDS_OF[events[0].index]
-        elif len(events) == 2:
+        elif count == 2:
             kinds = _KINDS_OF_PAIR[events[0].index][events[1].index]
         else:
             kinds = [kind for event in events for kind in _KINDS_OF[event.index]]
