@@ -47,7 +47,6 @@ class Command(Generic[R]):
 
     _command_key_is_default: ClassVar[bool] = True
     _thread_pool_key_is_default: ClassVar[bool] = True
-    _has_fallback: ClassVar[bool] = False
     _execution: execution.Execution[R] | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -65,7 +64,6 @@ class Command(Generic[R]):
                 f"{cls.__name__}.thread_pool_properties must be a ThreadPoolProperties, "
                 f"got {cls.thread_pool_properties!r}"
             )
-        cls._has_fallback = cls.get_fallback is not Command.get_fallback
         if cls.run is Command.run:
             return  # an abstract base: its subclasses name their group
         group_key = getattr(cls, "group_key", None)
@@ -109,7 +107,7 @@ class Command(Generic[R]):
 
     def has_fallback(self) -> bool:
         """Whether this command's class overrides :meth:`get_fallback`."""
-        return self._has_fallback
+        return type(self).get_fallback is not Command.get_fallback
 
     # -- running -------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -361,6 +362,12 @@ class TestCommandDefinition:
     def test_has_fallback_tells_whether_get_fallback_is_overridden(self) -> None:
         """has_fallback() is true only for classes that define get_fallback()."""
         assert Greet().has_fallback()
+        assert not Forgetful("x").has_fallback()
+
+    def test_a_fallback_patched_onto_the_class_later_is_used(self) -> None:
+        """A get_fallback() given to a class after its definition (mock.patch) counts as defined."""
+        with mock.patch.object(Forgetful, "get_fallback", lambda self: "patched", create=True):
+            assert Forgetful("x").has_fallback()
         assert not Forgetful("x").has_fallback()
 
     def test_repr_names_class_and_command_key(self) -> None:
