@@ -33,6 +33,7 @@ from hystrixpy import (
 )
 from hystrixpy.bulkhead import ThreadPoolBulkhead
 from hystrixpy.testing import FakeClock, use_clock
+from tests.gates import Gate
 
 T = TypeVar("T")
 
@@ -126,26 +127,6 @@ def scripted(
         "thread_pool_properties": pool if pool is not None else ThreadPoolProperties(),
     }
     return type(name, (base,), namespace)
-
-
-class Gate:
-    """Holds a run() or a get_fallback() until the test opens it."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.opened = threading.Event()
-
-    def hold(self, then: Behaviour = _value) -> Behaviour:
-        def behaviour(command: Scripted) -> str:
-            self.entered.set()
-            if not self.opened.wait(5):
-                raise RuntimeError("the test never opened the gate")
-            return then(command)
-
-        return behaviour
-
-    def open(self) -> None:
-        self.opened.set()
 
 
 class Caller(Generic[T]):

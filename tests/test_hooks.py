@@ -31,6 +31,7 @@ from hystrixpy import (
     clock,
 )
 from hystrixpy.testing import FakeClock
+from tests.gates import Gate
 
 T = TypeVar("T")
 
@@ -122,26 +123,6 @@ def probe(
         "thread_pool_properties": pool if pool is not None else ThreadPoolProperties(),
     }
     return type(name, (base,), namespace)
-
-
-class Gate:
-    """Holds a run() on its thread until the test opens it."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.opened = threading.Event()
-
-    def hold(self, then: Behaviour = _VALUE) -> Behaviour:
-        def behaviour(command: Probe) -> str:
-            self.entered.set()
-            if not self.opened.wait(5):
-                raise RuntimeError("the test never opened the gate")
-            return then(command)
-
-        return behaviour
-
-    def open(self) -> None:
-        self.opened.set()
 
 
 def call(command: Command[T], how: str) -> T:
