@@ -188,6 +188,9 @@ class CommandMetrics:
             self._rolling.add_each(kinds, now, concurrency)
             latencies = self._latencies
             if latencies is not None:
+                if execution_ms == total_ms >= 0:
+                    latencies.record_same(execution_ms, now)
+                    return
                 if execution_ms >= 0:
                     latencies.record(execution_ms, now, _EXECUTION)
                 if total_ms >= 0:
@@ -214,7 +217,10 @@ class CommandMetrics:
                 rolling.current_peak = concurrency
             latencies = self._latencies
             if latencies is not None:
-                latencies.record_pair(execution_ms, total_ms, now)
+                if execution_ms == total_ms:
+                    latencies.record_same(execution_ms, now)
+                else:
+                    latencies.record_pair(execution_ms, total_ms, now)
         finally:
             lock.release()
 

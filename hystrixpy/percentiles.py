@@ -15,10 +15,15 @@ ten minutes.
 
 One :class:`RollingPercentile` may keep several series over the same window
 (a command's run() latency and the latency its caller saw), so one sample of
-each costs one call and one check of the clock. Recording touches only the
-current bucket's histogram, an ``array('H')`` (2 bytes a bin, widened to
-``array('I')`` only if a bin passes 65,535). When
-time moves past that bucket, its histogram is added to a running histogram of
+each costs one call and one check of the clock. With several series, the
+current bucket has one more histogram, for a sample that every series shares
+(:meth:`RollingPercentile.record_same`: a caller who waited exactly as long
+as run() took): one bin to add to instead of one per series. Readers count it
+in every series, and it is folded into each series when its bucket finishes.
+Recording touches only the current bucket's histograms: lists, the fastest
+to add to, that grow only as far as their highest bin in use (a few dozen
+bins for latencies under 100 ms). When time moves past that bucket, its
+histogram is added to a running histogram of
 the whole window (``array('I')``, 4 bytes a bin) and kept in sparse form
 (only the bins it used) until it leaves the window and is subtracted again.
 Reading adds the current bucket to the window's histogram. Like
@@ -31,7 +36,7 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left, bisect_right
-from itertools import accumulate
+from itertools import accumulate, zip_longest
 from operator import add
 from typing import NamedTuple
 
@@ -101,10 +106,12 @@ class RollingPercentile:
     __slots__ = (
         "_finished",
         "_ring",
+        "_same",
         "_window",
         "bucket_end",
         "current",
         "current_maxima",
+        "current_same",
         "current_sums",
         "series",
     )
@@ -112,13 +119,18 @@ class RollingPercentile:
     def __init__(self, window_ms: int, num_buckets: int, series: int = 1) -> None:
         self._ring = BucketRing(window_ms, num_buckets)
         self.series = series
+        # The section that holds the samples every series shares: its own one if there are
+        # several series, else the single series itself.
+        self._same = series if series > 1 else 0
         #: When the current bucket ends (seconds): before it, nothing needs rolling.
         self.bucket_end = float("-inf")
-        #: The current bucket's histograms (series after series), and per series the sum
-        #: and the maximum of its samples (their count is the histogram's total).
-        self.current = _empty_histogram(series)
-        self.current_sums = [0] * series
-        self.current_maxima = [0] * series
+        #: The current bucket's sections: one histogram per series, then the shared one
+        #: (``current_same``); and per section the sum and the maximum of its samples (their
+        #: count is the histogram's total). A histogram grows to its highest bin in use.
+        self.current: list[list[int]] = _empty_sections(series)
+        self.current_same = self.current[self._same]
+        self.current_sums = [0] * _sections(series)
+        self.current_maxima = [0] * _sections(series)
         # Finished buckets in the window, by slot; and the sum of their histograms.
         self._finished: list[_Finished | None] = [None] * num_buckets
         self._window = array("I", [0]) * (BIN_COUNT * series)
@@ -136,31 +148,56 @@ class RollingPercentile:
             if finished_number >= oldest:
                 self._keep_finished(finished_number % ring.num_buckets, finished_number)
             series = self.series
-            self.current = _empty_histogram(series)
-            self.current_sums = [0] * series
-            self.current_maxima = [0] * series
+            self.current = _empty_sections(series)
+            self.current_same = self.current[self._same]
+            self.current_sums = [0] * _sections(series)
+            self.current_maxima = [0] * _sections(series)
         for slot, kept in enumerate(self._finished):
             if kept is not None and kept.number < oldest:
                 self._expire(slot)
 
     def _keep_finished(self, slot: int, number: int) -> None:
         self._expire(slot)
-        current = self.current
-        used = [index for index, count in enumerate(current) if count]
-        used_counts = [current[index] for index in used]
+        used: list[int] = []
+        used_counts: list[int] = []
+        for series in range(self.series):
+            base = series * BIN_COUNT
+            for index, count in enumerate(self._current_bins(series, BIN_COUNT)):
+                if count:
+                    used.append(base + index)
+                    used_counts.append(count)
         window = self._window
         for index, count in zip(used, used_counts, strict=True):
             total = window[index] + count
             if total > _MAX_UINT32 and window.typecode == "I":  # pragma: no cover - 4e9 samples
                 window = self._window = array("Q", window)
             window[index] = total
+        sums, maxima = self._current_totals()
         self._finished[slot] = _Finished(
             number,
             array("H", used),
             array("H" if max(used_counts) <= 0xFFFF else "I", used_counts),
-            tuple(self.current_sums),
-            tuple(self.current_maxima),
+            tuple(sums),
+            tuple(maxima),
         )
+
+    def _current_totals(self) -> tuple[list[int], list[int]]:
+        """The current bucket's sum and maximum per series, the shared samples included."""
+        sums, maxima, same = self.current_sums, self.current_maxima, self._same
+        if not same:
+            return sums, maxima
+        return (
+            [sums[series] + sums[same] for series in range(self.series)],
+            [max(maxima[series], maxima[same]) for series in range(self.series)],
+        )
+
+    def _current_bins(self, series: int, width: int) -> list[int]:
+        """The current bucket's first ``width`` bins of ``series``, the shared samples included."""
+        bins = self.current[series][:width]
+        if self._same:
+            shared = self.current_same[:width]
+            bins = [own + both for own, both in zip_longest(bins, shared, fillvalue=0)]
+        return bins + [0] * (width - len(bins))
 
     def _expire(self, slot: int) -> None:
         kept = self._finished[slot]
@@ -176,13 +213,8 @@ class RollingPercentile:
         if now >= self.bucket_end:
             self.roll(now)
         value = value_ms if value_ms > 0 else 0
-        index = series * BIN_COUNT + (
-            _DIRECT_BINS[value] if value < _DIRECT else bisect_right(_LOWS, value) - 1
-        )
-        try:
-            self.current[index] += 1
-        except OverflowError:
-            self._widen_current(index)
+        index = _DIRECT_BINS[value] if value < _DIRECT else bisect_right(_LOWS, value) - 1
+        _add_one(self.current[series], index)
         self.current_sums[series] += value
         if value > self.current_maxima[series]:
             self.current_maxima[series] = value
@@ -195,33 +227,45 @@ class RollingPercentile:
         sums = self.current_sums
         maxima = self.current_maxima
         index = _DIRECT_BINS[first_ms] if first_ms < _DIRECT else bin_of(first_ms)
+        bins = current[0]
         try:
-            current[index] += 1
-        except OverflowError:
-            current = self._widen_current(index)
+            bins[index] += 1
+        except IndexError:
+            _add_one(bins, index)
         sums[0] += first_ms
         if first_ms > maxima[0]:
             maxima[0] = first_ms
-        index = BIN_COUNT + (_DIRECT_BINS[second_ms] if second_ms < _DIRECT else bin_of(second_ms))
+        index = _DIRECT_BINS[second_ms] if second_ms < _DIRECT else bin_of(second_ms)
+        bins = current[1]
         try:
-            current[index] += 1
-        except OverflowError:
-            self._widen_current(index)
+            bins[index] += 1
+        except IndexError:
+            _add_one(bins, index)
         sums[1] += second_ms
         if second_ms > maxima[1]:
             maxima[1] = second_ms
 
-    def _widen_current(self, index: int) -> array[int]:
-        """A bin of the current histogram passed 65,535: widen it to 4 bytes a bin, and add."""
-        current = self.current = array("I", self.current)
-        current[index] += 1
-        return current
+    def record_same(self, value_ms: int, now: float) -> None:
+        """Add one sample of ``value_ms`` to every series (the hot path: latency >= 0)."""
+        if now >= self.bucket_end:
+            self.roll(now)
+        index = _DIRECT_BINS[value_ms] if value_ms < _DIRECT else bin_of(value_ms)
+        bins = self.current_same
+        try:
+            bins[index] += 1
+        except IndexError:
+            _add_one(bins, index)
+        same = self._same
+        self.current_sums[same] += value_ms
+        maxima = self.current_maxima
+        if value_ms > maxima[same]:
+            maxima[same] = value_ms
 
     def count(self, now: float, series: int = 0) -> int:
         """How many samples the window holds."""
         self.roll(now)
-        low, high = series * BIN_COUNT, (series + 1) * BIN_COUNT
-        return sum(self._window[low:high]) + sum(self.current[low:high])
+        low = series * BIN_COUNT
+        return sum(self._window[low : low + BIN_COUNT]) + sum(self._current_bins(series, BIN_COUNT))
 
     def mean(self, now: float, series: int = 0) -> int:
         """The mean of the window's samples, rounded to whole ms (0 without samples)."""
@@ -246,15 +290,17 @@ class RollingPercentile:
                 raise ValueError(f"a percentile must be within 0..100, got {percent!r}")
         self.roll(now)
         kept = [kept for kept in self._finished if kept is not None]
-        largest = max([self.current_maxima[series], *(bucket.maxima[series] for bucket in kept)])
+        sums, maxima = self._current_totals()
+        largest = max([maxima[series], *(bucket.maxima[series] for bucket in kept)])
         # No sample lies above the largest one's bin: add up the bins to there, no further.
+        width = bin_of(largest) + 1
         low = series * BIN_COUNT
-        high = low + bin_of(largest) + 1
-        running = list(accumulate(map(add, self._window[low:high], self.current[low:high])))
+        window = self._window[low : low + width]
+        running = list(accumulate(map(add, window, self._current_bins(series, width))))
         count = running[-1]
         if count == 0:
             return [0 for _ in percents], 0
-        total = self.current_sums[series] + sum(bucket.sums[series] for bucket in kept)
+        total = sums[series] + sum(bucket.sums[series] for bucket in kept)
         answers = []
         for percent in percents:
             if percent == 100:
@@ -265,5 +311,17 @@ class RollingPercentile:
         return answers, round(total / count)
 
 
-def _empty_histogram(series: int) -> array[int]:
-    return array("H", bytes(2 * BIN_COUNT * series))
+def _add_one(bins: list[int], index: int) -> None:
+    """Add one to bin ``index``, growing ``bins`` to reach it."""
+    if index >= len(bins):
+        bins.extend([0] * (index + 1 - len(bins)))
+    bins[index] += 1
+
+
+def _sections(series: int) -> int:
+    """How many histograms a current bucket has: one per series, and a shared one if several."""
+    return series + 1 if series > 1 else 1
+
+
+def _empty_sections(series: int) -> list[list[int]]:
+    return [[] for _ in range(_sections(series))]

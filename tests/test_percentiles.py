@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 
 import pytest
 
@@ -106,12 +105,80 @@ class TestRolling:
         assert rolling.percentile(100, 0.0) == 9
 
     def test_memory_does_not_grow_with_samples(self) -> None:
-        """A bucket's histogram has a fixed size, however many samples it holds."""
+        """A bucket's histogram grows only to its highest bin in use, however many samples."""
         rolling = RollingPercentile(10_000, 1)
         rolling.record(5, 0.0)
-        hist = rolling.current
-        size = sys.getsizeof(hist)
+        (small,) = rolling.current
+        assert len(small) == bin_of(5) + 1
         for value in range(100_000):
             rolling.record(value % 5000, 0.0)
-        assert rolling.current is hist
-        assert sys.getsizeof(hist) == size
+        (hist,) = rolling.current
+        assert len(hist) == bin_of(4999) + 1
+        rolling.record(10**9, 0.0)
+        assert len(rolling.current[0]) == BIN_COUNT
+
+
+def _two_series(samples: list[tuple[float, int, int]], shared: bool) -> RollingPercentile:
+    """Two series fed ``samples`` (time, first, second), pairs of equal values shared or not."""
+    rolling = RollingPercentile(6_000, 6, series=2)
+    for now, first, second in samples:
+        if shared and first == second:
+            rolling.record_same(first, now)
+        else:
+            rolling.record_pair(first, second, now)
+    return rolling
+
+
+class TestSharedSamples:
+    def test_a_shared_sample_counts_in_every_series(self) -> None:
+        rolling = RollingPercentile(10_000, 10, series=2)
+        rolling.record_same(40, 0.0)
+        rolling.record(10, 0.0, 1)
+        assert rolling.count(0.0, 0) == 1
+        assert rolling.count(0.0, 1) == 2
+        assert rolling.percentile(100, 0.0, 0) == 40
+        assert rolling.percentile(0, 0.0, 1) == bin_bounds(bin_of(10))[0] + 1
+        assert rolling.mean(0.0, 1) == 25
+
+    def test_a_shared_sample_rolls_out_with_its_bucket_from_every_series(self) -> None:
+        rolling = RollingPercentile(6_000, 6, series=2)
+        rolling.record_same(500, 0.0)
+        rolling.record_pair(10, 20, 3.0)
+        assert rolling.percentile(100, 3.0, 0) == 500
+        assert rolling.percentile(100, 3.0, 1) == 500
+        assert rolling.percentile(100, 6.5, 0) == 10
+        assert rolling.percentile(100, 6.5, 1) == 20
+        assert rolling.count(6.5, 1) == 1
+
+    @pytest.mark.parametrize("seed", range(5))
+    def test_sharing_reads_the_same_as_recording_each_series(self, seed: int) -> None:
+        """Across rolls and in the current bucket, sharing changes no reading."""
+        rng = random.Random(seed)
+        samples = []
+        now = 0.0
+        for _ in range(3_000):
+            now += rng.expovariate(200.0)
+            first = int(rng.lognormvariate(2.5, 1.5))
+            second = first if rng.random() < 0.7 else first + rng.randrange(0, 50)
+            samples.append((now, first, second))
+        for cut in (len(samples) // 3, len(samples)):
+            shared, separate = _two_series(samples[:cut], True), _two_series(samples[:cut], False)
+            at = samples[cut - 1][0]
+            for series in (0, 1):
+                expected = separate.summary(PERCENTS, at, series)
+                assert shared.summary(PERCENTS, at, series) == expected
+                assert shared.count(at, series) == separate.count(at, series)
+
+    def test_one_series_shares_with_itself(self) -> None:
+        rolling = RollingPercentile(10_000, 10)
+        rolling.record_same(7, 0.0)
+        rolling.record(9, 0.0)
+        assert rolling.count(0.0) == 2
+        assert rolling.percentile(100, 0.0) == 9
+
+    def test_a_bucket_past_the_window_when_it_finishes_is_dropped(self) -> None:
+        rolling = RollingPercentile(6_000, 6, series=2)
+        rolling.record_same(30, 0.0)
+        rolling.record_pair(10, 20, 0.5)
+        assert rolling.count(60.0, 0) == 0
+        assert rolling.percentile(100, 60.0, 1) == 0
