@@ -37,16 +37,17 @@ class SemaphoreBulkhead:
     Acquiring and releasing are single list operations, atomic in CPython, so
     the common path takes no lock. ``permits`` holds one item per free permit:
     a hot path may take one with ``permits.pop()`` (``IndexError`` when none is
-    free) instead of calling :meth:`try_acquire`; it gives it back with
-    :meth:`release`.
+    free) instead of calling :meth:`try_acquire`, and give it back with
+    ``permits.append(None)`` while ``debt`` (permits owed after the limit was
+    lowered) is 0, else with :meth:`release`.
     """
 
-    __slots__ = ("_debt", "_limit", "_lock", "permits")
+    __slots__ = ("_limit", "_lock", "debt", "permits")
 
     def __init__(self, limit: int) -> None:
         self._lock = threading.Lock()
         self._limit = limit
-        self._debt = 0
+        self.debt = 0
         self.permits: list[None] = [None] * limit
 
     def try_acquire(self) -> bool:
@@ -59,10 +60,10 @@ class SemaphoreBulkhead:
 
     def release(self) -> None:
         """Give a permit back (to the debt first, after the limit was lowered)."""
-        if self._debt:
+        if self.debt:
             with self._lock:
-                if self._debt:
-                    self._debt -= 1
+                if self.debt:
+                    self.debt -= 1
                     return
         self.permits.append(None)
 
@@ -72,8 +73,8 @@ class SemaphoreBulkhead:
             delta = limit - self._limit
             self._limit = limit
             if delta > 0:
-                repaid = min(self._debt, delta)
-                self._debt -= repaid
+                repaid = min(self.debt, delta)
+                self.debt -= repaid
                 self.permits.extend([None] * (delta - repaid))
             else:
                 owed = -delta
@@ -83,7 +84,7 @@ class SemaphoreBulkhead:
                     except IndexError:
                         break
                     owed -= 1
-                self._debt += owed
+                self.debt += owed
 
     @property
     def limit(self) -> int:
@@ -93,7 +94,7 @@ class SemaphoreBulkhead:
     @property
     def in_use(self) -> int:
         """Permits held right now."""
-        return self._limit + self._debt - len(self.permits)
+        return self._limit + self.debt - len(self.permits)
 
     def __repr__(self) -> str:
         return f"SemaphoreBulkhead({self.in_use}/{self._limit})"

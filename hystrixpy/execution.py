@@ -53,6 +53,7 @@ from hystrixpy.registry import hooks as _hooks
 
 if TYPE_CHECKING:
     from hystrixpy.command import Command
+    from hystrixpy.properties import CommandProperties
     from hystrixpy.registry import CommandKeyState
 
 __all__ = ["Execution", "execute", "queue"]
@@ -161,7 +162,7 @@ def execute(command: Command[R]) -> R:
                 execution.let_go()
         if decision == TRIAL:
             execution.trial = True
-    if execution.properties.execution_isolation_strategy is _THREAD:
+    if state.properties.execution_isolation_strategy is _THREAD:
         return execution.execute_in_thread()
     try:
         return execution.run_on_caller()
@@ -182,7 +183,7 @@ def queue(command: Command[R]) -> Future[R]:
     if execution.admit() == DENIED:
         execution.settle(future, execution.short_circuit, on_caller=True)
         execution.let_go()
-    elif execution.properties.execution_isolation_strategy is _THREAD:
+    elif execution.state.properties.execution_isolation_strategy is _THREAD:
         execution.queue_in_thread(future)
     else:
         execution.settle(future, execution.run_on_caller, on_caller=True)
@@ -233,9 +234,17 @@ class Execution(ExecutionResult, Generic[R]):
         self.command = command
         self.state = state
         state.last_used = now
-        self.properties = state.properties
-        timeout = state.timeout_seconds
-        self.deadline: float | None = None if timeout is None else now + timeout
+
+    @property
+    def properties(self) -> CommandProperties:
+        """The command's properties, as they were when it started."""
+        return self.state.properties
+
+    @property
+    def deadline(self) -> float | None:
+        """When run() runs out of time (monotonic seconds), or ``None`` without a timeout."""
+        timeout = self.state.timeout_seconds
+        return None if timeout is None else self.start + timeout
 
     def let_go(self) -> None:
         """Forget the command once nothing will use it again.
@@ -286,7 +295,14 @@ class Execution(ExecutionResult, Generic[R]):
                 self.start,
             )
         start = self.start  # admission took no measurable time on this thread
-        self.concurrency = state.metrics.run_started(start)
+        # metrics.run_started(start), written out.
+        metrics = state.metrics
+        running = metrics.running
+        running.append(None)
+        concurrency = self.concurrency = len(running)
+        rolling = metrics.rolling
+        if concurrency > rolling.current_peak or start >= rolling.bucket_end:
+            metrics.note_concurrency(concurrency, start)
         try:
             # In a copy of the caller's context, as on a worker: run()'s changes stay with it.
             value = _copy_context().run(self.command.run)
@@ -294,14 +310,19 @@ class Execution(ExecutionResult, Generic[R]):
             semaphore.release()
             end = clock.monotonic()
             self.execution_time_ms = int((end - start) * 1000.0 + 0.5)
-            if self.deadline is not None and end > self.deadline and isinstance(error, Exception):
+            timeout = state.timeout_seconds
+            if timeout is not None and end > start + timeout and isinstance(error, Exception):
                 self.run_exception = error
                 return self.timeout(end, run_finished=True)
             return self.conclude_error(error, end, run_finished=True)
-        semaphore.release()
+        if semaphore.debt:
+            semaphore.release()
+        else:
+            semaphore.permits.append(None)
         end = clock.monotonic()
         elapsed_ms = self.execution_time_ms = int((end - start) * 1000.0 + 0.5)
-        if self.deadline is not None and end > self.deadline:
+        timeout = state.timeout_seconds
+        if timeout is not None and end > start + timeout:
             return self.timeout(end, run_finished=True)
         # succeed(), written out for the commonest outcome of all (run() and the caller's wait
         # began together, so both latencies are the same).

@@ -112,10 +112,13 @@ class CommandMetrics:
         self.thread_pool_key = thread_pool_key
         self._lock = threading.Lock()
         # One token per run() executing now: list appends and pops are atomic, so no lock.
-        self._running: list[None] = []
+        #: One token per run() of this key executing now: list appends and pops are atomic,
+        #: so no lock. A hot path may do what :meth:`run_started` does itself.
+        self.running: list[None] = []
         self._window = _window_of(properties)
-        # Event counts, then the breaker's health counts (total, errors), in one window.
-        self._rolling = RollingCounter(_EVENT_KINDS + 2, *self._window)
+        #: Event counts, then the breaker's health counts (total, errors), in one window.
+        #: Read and changed under ``_lock`` only, except for the lock-free peak check.
+        self.rolling = RollingCounter(_EVENT_KINDS + 2, *self._window)
         self._latency_window = _latency_window_of(properties)
         # run()'s own latency (series _EXECUTION) and the caller's (series _TOTAL).
         self._latencies: RollingPercentile | None = None
@@ -129,8 +132,8 @@ class CommandMetrics:
             with self._lock:
                 self._window = window
                 rolling = RollingCounter(_EVENT_KINDS + 2, *window)
-                rolling.carry_cumulative(self._rolling)
-                self._rolling = rolling
+                rolling.carry_cumulative(self.rolling)
+                self.rolling = rolling
         latency_window = _latency_window_of(properties)
         if latency_window != self._latency_window:
             with self._lock:
@@ -144,18 +147,22 @@ class CommandMetrics:
 
     def run_started(self, now: float) -> int:
         """Note that a run() began; return how many of this key's run() calls are executing."""
-        running = self._running
+        running = self.running
         running.append(None)
         concurrency = len(running)
-        rolling = self._rolling
+        rolling = self.rolling
         if concurrency > rolling.current_peak or now >= rolling.bucket_end:
-            with self._lock:
-                rolling.raise_peak(concurrency, now)
+            self.note_concurrency(concurrency, now)
         return concurrency
+
+    def note_concurrency(self, concurrency: int, now: float) -> None:
+        """Raise the rolling peak of concurrent run() calls to ``concurrency``, if lower."""
+        with self._lock:
+            self.rolling.raise_peak(concurrency, now)
 
     def run_finished(self) -> None:
         """Note that a run() returned or raised."""
-        self._running.pop()
+        self.running.pop()
 
     def record(
         self,
@@ -174,7 +181,7 @@ class CommandMetrics:
         latency percentiles.
         """
         if run_finished:
-            self._running.pop()
+            self.running.pop()
         count = len(events)
         if count == 1:
             kinds = _KINDS_OF[events[0].index]
@@ -185,7 +192,7 @@ class CommandMetrics:
         lock = self._lock
         lock.acquire()
         try:
-            self._rolling.add_each(kinds, now, concurrency)
+            self.rolling.add_each(kinds, now, concurrency)
             latencies = self._latencies
             if latencies is not None:
                 if execution_ms == total_ms >= 0:
@@ -203,11 +210,11 @@ class CommandMetrics:
     ) -> None:
         """:meth:`record` for the commonest outcome, a lone SUCCESS (the hot path)."""
         if run_finished:
-            self._running.pop()
+            self.running.pop()
         lock = self._lock
         lock.acquire()
         try:
-            rolling = self._rolling
+            rolling = self.rolling
             if now >= rolling.bucket_end:
                 rolling.roll(now)
             counts = rolling.current
@@ -227,7 +234,7 @@ class CommandMetrics:
     def reset_health(self) -> None:
         """Start the health counts afresh (when a circuit closes)."""
         with self._lock:
-            self._rolling.reset((_HEALTH_TOTAL_KIND, _HEALTH_ERRORS_KIND))
+            self.rolling.reset((_HEALTH_TOTAL_KIND, _HEALTH_ERRORS_KIND))
 
     # -- reading -------------------------------------------------------------
 
@@ -235,7 +242,7 @@ class CommandMetrics:
         """Requests and errors over the rolling window, as the breaker sees them."""
         when = clock.monotonic() if now is None else now
         with self._lock:
-            totals = self._rolling.totals(when)
+            totals = self.rolling.totals(when)
         return HealthCounts(
             total_requests=totals[_HEALTH_TOTAL_KIND], error_count=totals[_HEALTH_ERRORS_KIND]
         )
@@ -244,32 +251,32 @@ class CommandMetrics:
         """How often ``event`` happened within the rolling window."""
         now = clock.monotonic()
         with self._lock:
-            return self._rolling.total(event.index, now)
+            return self.rolling.total(event.index, now)
 
     def cumulative_count(self, event: EventType) -> int:
         """How often ``event`` happened since this key's metrics were created."""
         with self._lock:
-            return self._rolling.cumulative(event.index)
+            return self.rolling.cumulative(event.index)
 
     @property
     def current_concurrent_execution_count(self) -> int:
         """How many run() calls of this key are executing right now."""
-        return len(self._running)
+        return len(self.running)
 
     @property
     def rolling_max_concurrent_executions(self) -> int:
         """The most run() calls of this key executing at once within the window."""
         now = clock.monotonic()
         with self._lock:
-            return self._rolling.peak(now)
+            return self.rolling.peak(now)
 
     def snapshot(self, percents: Sequence[float] = ()) -> MetricsSnapshot:
         """Every rolling reading at one instant, taking the lock once (for monitoring)."""
         now = clock.monotonic()
         wanted = list(percents)
         with self._lock:
-            totals = self._rolling.totals(now)
-            peak = self._rolling.peak(now)
+            totals = self.rolling.totals(now)
+            peak = self.rolling.peak(now)
             latencies = self._latencies
             if latencies is None:
                 execution = total = ([0] * len(wanted), 0)
@@ -282,7 +289,7 @@ class CommandMetrics:
                     total_requests=totals[_HEALTH_TOTAL_KIND],
                     error_count=totals[_HEALTH_ERRORS_KIND],
                 ),
-                concurrent_executions=len(self._running),
+                concurrent_executions=len(self.running),
                 rolling_max_concurrent_executions=peak,
                 execution_percentiles=execution[0],
                 execution_mean=execution[1],
