@@ -79,6 +79,10 @@ class CircuitBreaker:
         #: An execution starting before this time is ALLOWED without asking (the closed
         #: breaker's fast path): the next health check while closed, -inf while not.
         self.allow_until = 0.0
+        #: An execution starting before this time is DENIED without asking (the open
+        #: breaker's fast path): the end of the sleep window while open, -inf when it
+        #: must ask, and forever while forced open or half-open with its trial out.
+        self.deny_until = float("-inf")
         self._mode = _NORMAL
         self._sleep_window = 0.0
         self._volume_threshold = 0
@@ -103,6 +107,7 @@ class CircuitBreaker:
             self.allow_until = _FOREVER
         else:
             self.allow_until = float("-inf")  # ask attempt_execution() from now on
+        self.deny_until = _FOREVER if self._mode == _FORCED_OPEN else float("-inf")
 
     # -- the execution path --------------------------------------------------
 
@@ -122,6 +127,7 @@ class CircuitBreaker:
                 if self._state is _OPEN and now - self._opened_at >= self._sleep_window:
                     self._state = _HALF_OPEN
                     self.allow_until = float("-inf")
+                    self.deny_until = _FOREVER  # until the trial's outcome
                     won = True
                 else:
                     won = False
@@ -165,6 +171,9 @@ class CircuitBreaker:
             self._state = new
             if new is _OPEN:
                 self._opened_at = now
+                self.deny_until = now + self._sleep_window
+            else:
+                self.deny_until = float("-inf")
             # Closed again: the next execution asks (and checks the health counts).
             self.allow_until = float("-inf")
         self._notify(old, new)
@@ -209,6 +218,8 @@ class NoOpCircuitBreaker:
     state = CircuitState.CLOSED
     #: Every execution is allowed without asking.
     allow_until = float("inf")
+    #: No execution is denied.
+    deny_until = float("-inf")
 
     def __init__(self, command_key: str) -> None:
         self.command_key = command_key

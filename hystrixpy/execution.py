@@ -154,7 +154,8 @@ def execute(command: Command[R]) -> R:
         _hooks.notify("on_start", command)
     breaker = state.circuit_breaker
     if now >= breaker.allow_until:  # not the closed breaker's fast path: ask it
-        decision = breaker.attempt_execution(now)
+        # (unless it is open and still sleeping: the open breaker's fast path)
+        decision = DENIED if now < breaker.deny_until else breaker.attempt_execution(now)
         if decision == DENIED:
             try:
                 return execution.short_circuit()
@@ -270,6 +271,8 @@ class Execution(ExecutionResult, Generic[R]):
         breaker = self.state.circuit_breaker
         if self.start < breaker.allow_until:  # the closed breaker's fast path
             return ALLOWED
+        if self.start < breaker.deny_until:  # the open breaker's fast path
+            return DENIED
         decision = breaker.attempt_execution(self.start)
         if decision == TRIAL:
             self.trial = True
@@ -586,12 +589,13 @@ class Execution(ExecutionResult, Generic[R]):
 
     def fallback(self, failure_type: FailureType) -> R:
         """Call get_fallback() under its semaphore, or explain why there is no value."""
-        if not self.properties.fallback_enabled:
+        state = self.state
+        if not state.properties.fallback_enabled:
             self.give_up(_E_FALLBACK_DISABLED, failure_type)
         command = self.command
         if not command.has_fallback():
             self.give_up(_E_FALLBACK_MISSING, failure_type)
-        semaphore = self.state.fallback_semaphore
+        semaphore = state.fallback_semaphore
         try:
             semaphore.permits.pop()
         except IndexError:
@@ -610,7 +614,10 @@ class Execution(ExecutionResult, Generic[R]):
             semaphore.release()
             self.record((_E_CANCELLED,), clock.monotonic())
             raise
-        semaphore.release()
+        if semaphore.debt:
+            semaphore.release()
+        else:
+            semaphore.permits.append(None)
         self.record(_JUST_FALLBACK_SUCCESS, clock.monotonic())
         if _hooks.active:
             _hooks.notify("on_fallback_success", command)
@@ -660,10 +667,10 @@ class Execution(ExecutionResult, Generic[R]):
         self.state.metrics.record(
             counted,
             now,
-            run_finished=run_finished,
-            concurrency=self.concurrency if first else 0,
-            execution_ms=self.execution_time_ms if first else -1,
-            total_ms=total_ms,
+            run_finished,
+            self.concurrency if first else 0,
+            self.execution_time_ms if first else -1,
+            total_ms,
         )
         if _hooks.active:
             for event in events:

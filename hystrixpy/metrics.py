@@ -164,11 +164,10 @@ class CommandMetrics:
         """Note that a run() returned or raised."""
         self.running.pop()
 
-    def record(
+    def record(  # noqa: PLR0917 - positional: the hot path passes them all, and keywords cost
         self,
         events: Sequence[EventType],
         now: float,
-        *,
         run_finished: bool = False,
         concurrency: int = 0,
         execution_ms: int = -1,
@@ -192,7 +191,14 @@ class CommandMetrics:
         lock = self._lock
         lock.acquire()
         try:
-            self.rolling.add_each(kinds, now, concurrency)
+            rolling = self.rolling
+            if now >= rolling.bucket_end:
+                rolling.roll(now)
+            counts = rolling.current
+            for kind in kinds:
+                counts[kind] += 1
+            if concurrency > rolling.current_peak:
+                rolling.current_peak = concurrency
             latencies = self._latencies
             if latencies is not None:
                 if execution_ms == total_ms >= 0:

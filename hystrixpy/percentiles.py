@@ -214,7 +214,11 @@ class RollingPercentile:
             self.roll(now)
         value = value_ms if value_ms > 0 else 0
         index = _DIRECT_BINS[value] if value < _DIRECT else bisect_right(_LOWS, value) - 1
-        _add_one(self.current[series], index)
+        bins = self.current[series]
+        try:
+            bins[index] += 1
+        except IndexError:
+            _add_one(bins, index)
         self.current_sums[series] += value
         if value > self.current_maxima[series]:
             self.current_maxima[series] = value

@@ -164,16 +164,6 @@ class RollingCounter:
             self.roll(now)
         self.current[kind] += amount
 
-    def add_each(self, kinds: list[int], now: float, peak: int = 0) -> None:
-        """Add one to each kind in ``kinds`` at time ``now``, and note ``peak``."""
-        if now >= self.bucket_end:
-            self.roll(now)
-        counts = self.current
-        for kind in kinds:
-            counts[kind] += 1
-        if peak > self.current_peak:
-            self.current_peak = peak
-
     def raise_peak(self, value: int, now: float) -> None:
         """Note ``value`` at time ``now`` for :meth:`peak`."""
         if now >= self.bucket_end:

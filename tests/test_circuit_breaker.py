@@ -574,6 +574,53 @@ class TestCircuitBreaker:
         breaker.on_result(True, False, True, later)
         assert breaker.state is CircuitState.CLOSED
 
+    def test_fast_path_hints_agree_with_the_breaker(self, fake_clock: FakeClock) -> None:
+        """Before ``allow_until`` the breaker would allow, before ``deny_until`` it would deny.
+
+        execute() trusts these two times instead of asking the breaker, so they must never
+        contradict attempt_execution(), in any state.
+        """
+        properties = CommandProperties(circuit_breaker_request_volume_threshold=1)
+        metrics = CommandMetrics("Hints", "HintsGroup", "HintsPool", properties)
+        breaker = CircuitBreaker("Hints", metrics, properties)
+
+        def check(now: float) -> int:
+            allow_until, deny_until = breaker.allow_until, breaker.deny_until
+            decision = breaker.attempt_execution(now)
+            assert not (now < allow_until and now < deny_until)
+            if now < allow_until:
+                assert decision == ALLOWED
+            if now < deny_until:
+                assert decision == DENIED
+            return decision
+
+        now = fake_clock.monotonic()
+        assert check(now) == ALLOWED
+        metrics.record([EventType.FAILURE], now)
+        breaker.on_result(False, True, False, now)
+        assert breaker.deny_until == now + SLEEP_WINDOW
+        assert check(now + 1.0) == DENIED
+        assert check(now + SLEEP_WINDOW) == TRIAL
+        assert check(now + SLEEP_WINDOW) == DENIED  # half-open, its trial still out
+        breaker.on_result(False, False, True, now + SLEEP_WINDOW)  # the trial failed
+        assert check(now + SLEEP_WINDOW + 1.0) == DENIED
+        reopened = now + 2 * SLEEP_WINDOW
+        assert check(reopened) == TRIAL
+        breaker.on_result(True, False, True, reopened)
+        assert breaker.deny_until == float("-inf")
+        assert check(reopened + 0.1) == ALLOWED
+
+        breaker.reconfigure(CommandProperties(circuit_breaker_force_open=True))
+        assert check(reopened + 1.0) == DENIED
+        assert breaker.deny_until == float("inf")
+        breaker.reconfigure(CommandProperties(circuit_breaker_force_closed=True))
+        assert check(reopened + 2.0) == ALLOWED
+        assert breaker.allow_until == float("inf")
+
+        no_op = NoOpCircuitBreaker("Hints")
+        assert no_op.attempt_execution(now) == ALLOWED
+        assert no_op.allow_until == float("inf") > no_op.deny_until
+
     def test_unknown_command_key_raises_key_error(self) -> None:
         """Asking for the breaker of a command key never used raises KeyError naming it."""
         with pytest.raises(KeyError, match="NeverUsed"):

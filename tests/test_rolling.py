@@ -49,15 +49,6 @@ class TestRollingCounter:
         assert counter.total(1, 5.2) == 0
         assert counter.total(2, 5.2) == 5
 
-    def test_add_each_adds_one_per_listed_kind(self) -> None:
-        """add_each counts one for every kind listed, repeats included."""
-        counter = RollingCounter(4, WINDOW_MS, BUCKETS)
-
-        counter.add_each([0, 3, 3], 2.05)
-        counter.add_each([], 2.05)
-
-        assert counter.totals(2.05) == [1, 0, 0, 2]
-
     def test_window_total_sums_every_bucket_in_the_window(self) -> None:
         """Counts recorded in different buckets of one window add up."""
         counter = RollingCounter(1, WINDOW_MS, BUCKETS)
@@ -197,17 +188,17 @@ class TestRollingCounter:
         assert counter.total(0, 9.0) == 0
 
     def test_peak_is_the_largest_value_raised_in_the_window(self) -> None:
-        """peak() is the largest value noted by raise_peak() or add_each() in the window."""
+        """peak() is the largest value noted by raise_peak() in the window."""
         counter = RollingCounter(2, WINDOW_MS, BUCKETS)
 
         counter.raise_peak(3, 1.05)
         counter.raise_peak(2, 1.05)
-        counter.add_each([0], 1.25, peak=7)
-        counter.add_each([1], 1.45, peak=4)
-        counter.add_each([1], 1.45)
+        counter.raise_peak(7, 1.25)
+        counter.raise_peak(4, 1.45)
+        counter.add(1, 1.45)
 
         assert counter.peak(1.5) == 7
-        assert counter.totals(1.5) == [1, 2]
+        assert counter.totals(1.5) == [0, 1]
 
     def test_a_lower_value_does_not_lower_the_peak(self) -> None:
         """Noting a smaller value in the same bucket keeps the bucket's larger peak."""
@@ -215,7 +206,7 @@ class TestRollingCounter:
         counter.raise_peak(5, 2.05)
 
         counter.raise_peak(1, 2.05)
-        counter.add_each([0], 2.05, peak=2)
+        counter.add(0, 2.05)
 
         assert counter.peak(2.05) == 5
         assert not counter.would_raise_peak(5, 2.05)
@@ -292,8 +283,10 @@ class TestRollingCounter:
     def test_reset_of_some_kinds_leaves_the_others(self) -> None:
         """reset(kinds) clears only the kinds named, keeping other counts and the peaks."""
         counter = RollingCounter(3, WINDOW_MS, BUCKETS)
-        counter.add_each([0, 1, 2], 1.05, peak=4)
-        counter.add_each([0, 1, 2], 1.25)
+        for now in (1.05, 1.25):
+            for kind in range(3):
+                counter.add(kind, now)
+        counter.raise_peak(4, 1.05)
 
         counter.reset((1, 2))
 
@@ -304,7 +297,8 @@ class TestRollingCounter:
     def test_reset_clears_the_peaks(self) -> None:
         """reset() with no kinds clears the peaks as well as the counts."""
         counter = RollingCounter(1, WINDOW_MS, BUCKETS)
-        counter.add_each([0], 1.05, peak=8)
+        counter.add(0, 1.05)
+        counter.raise_peak(8, 1.05)
 
         counter.reset()
 
@@ -357,7 +351,8 @@ class TestRollingCounter:
                 counter.add(step % 19, 100.0 + step * 0.05, amount=1000)
             before = _traced_bytes_in_rolling(tracemalloc.take_snapshot())
             for step in range(50_000):
-                counter.add_each([step % 19, (step * 7) % 19], 110.0 + step * 0.003)
+                counter.add(step % 19, 110.0 + step * 0.003)
+                counter.add((step * 7) % 19, 110.0 + step * 0.003)
             after = _traced_bytes_in_rolling(tracemalloc.take_snapshot())
         finally:
             tracemalloc.stop()
