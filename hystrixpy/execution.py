@@ -698,3 +698,47 @@ class Execution(ExecutionResult, Generic[R]):
             "group_key": command.group_key,
             "thread_pool_key": self.state.thread_pool_key,
         }
+
+
+#: Every attribute an :class:`Execution` instance may set, whatever path it takes.
+ATTRIBUTES = (
+    "start",
+    "events",
+    "command",
+    "state",
+    "trial",
+    "concurrency",
+    "uncounted",
+    "execution_time_ms",
+    "total_time_ms",
+    "failure_type",
+    "exception",
+    "run_exception",
+    "fallback_exception",
+    "executed_in_thread",
+    "outcome",
+    "done",
+    "context",
+    "future",
+    "_claim",
+    "timer_entry",
+)
+
+
+def _share_attribute_names() -> None:
+    """Let every execution keep its attributes in its class's shared table of names.
+
+    CPython keeps an instance's attributes in a table of names that all
+    instances of its class share, but the table takes new names only while
+    the class's first few dozen instances are made. Afterwards an instance
+    that sets a name the table lacks gets a dictionary of its own, and pays
+    for it on every execution. Which names got in would depend on the paths
+    the first executions happened to take (a run of successes, then a storm
+    of short circuits, say), so one instance made here sets them all first.
+    """
+    first = Execution.__new__(Execution)
+    for name in ATTRIBUTES:
+        setattr(first, name, None)
+
+
+_share_attribute_names()

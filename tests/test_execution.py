@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import gc
 import threading
@@ -1649,3 +1650,37 @@ class TestNoReferenceCycles:
             assert execution_ref() is None
         finally:
             gc.enable()
+
+
+class TestAttributeNames:
+    @BOTH_ISOLATIONS
+    @BOTH_CALLS
+    @pytest.mark.parametrize(
+        "outcome",
+        ["success", "failure", "bad-request", "timeout", "short-circuit", "no-fallback"],
+    )
+    def test_every_attribute_an_execution_sets_is_declared(
+        self, isolation: IsolationStrategy, how: str, outcome: str, fake_clock: FakeClock
+    ) -> None:
+        """Every path sets only names in ``ATTRIBUTES``, the names made shared at import."""
+        behaviours: dict[str, Behaviour] = {
+            "success": returns("value"),
+            "failure": raises(ValueError("down")),
+            "bad-request": raises(BadRequestError("bad")),
+            "timeout": overruns(fake_clock, 1.5, returns("late")),
+            "short-circuit": returns("value"),
+            "no-fallback": raises(ValueError("down")),
+        }
+        command = scripted(
+            f"Names{isolation.name.title()}{outcome.title().replace('-', '')}",
+            isolation=isolation,
+            fallback=outcome != "no-fallback",
+            circuit_breaker_force_open=outcome == "short-circuit",
+        )(run=behaviours[outcome])
+        with contextlib.suppress(BadRequestError, HystrixRuntimeError):
+            call(command, how)
+        execution = command._execution
+        assert execution is not None
+        assert len(execution.events) > 0
+
+        assert set(vars(execution)) <= set(hystrixpy.execution.ATTRIBUTES)
