@@ -90,6 +90,7 @@ class Command(Generic[R]):
     def __init__(
         self, *, command_key: str | None = None, thread_pool_key: str | None = None
     ) -> None:
+        self._execution = None  # on the instance, where execute() looks first
         if command_key is not None:
             self.command_key = command_key
         if thread_pool_key is not None:

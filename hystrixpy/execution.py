@@ -25,6 +25,7 @@ aside. A worker that loses (it finished after the deadline) drops its result.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -48,7 +49,7 @@ from hystrixpy.exceptions import (
     RejectedError,
     ShortCircuitedError,
 )
-from hystrixpy.registry import _config, _states
+from hystrixpy.registry import _config
 from hystrixpy.registry import hooks as _hooks
 
 if TYPE_CHECKING:
@@ -59,6 +60,12 @@ if TYPE_CHECKING:
 __all__ = ["Execution", "execute", "queue"]
 
 R = TypeVar("R")
+
+# Bound by assignment, not imported: CPython 3.11 calls the methods of an imported name
+# through a bound method object made per call, and of an assigned one directly.
+_states = registry._states
+_new_instance = object.__new__
+_floor = math.floor
 
 # Enum members read on hot paths, bound once: reading one off its class costs a lookup.
 _E_SUCCESS = EventType.SUCCESS
@@ -113,7 +120,7 @@ class _PoolShutDownError(RejectedError):
 
 def _ms(seconds: float) -> int:
     """Whole milliseconds, rounded to the nearest (durations are never negative)."""
-    return int(seconds * 1000.0 + 0.5)
+    return _floor(seconds * 1000.0 + 0.5)
 
 
 def begin(command: Command[R]) -> Execution[R]:
@@ -149,7 +156,13 @@ def execute(command: Command[R]) -> R:
     if state is None or state.config_version != _config.version:
         state = registry.state_of(command)
     now = clock.monotonic()
-    execution = command._execution = Execution(command, state, now)
+    # Execution(command, state, now), written out: a class's __init__ is an expensive call.
+    execution: Execution[R] = _new_instance(Execution)
+    execution.start = state.last_used = now
+    execution.events = []
+    execution.command = command
+    execution.state = state
+    command._execution = execution
     if _hooks.active:
         _hooks.notify("on_start", command)
     breaker = state.circuit_breaker
@@ -160,7 +173,7 @@ def execute(command: Command[R]) -> R:
             try:
                 return execution.short_circuit()
             finally:
-                execution.let_go()
+                del execution.command  # let_go(), written out
         if decision == TRIAL:
             execution.trial = True
     if state.properties.execution_isolation_strategy is _THREAD:
@@ -168,7 +181,7 @@ def execute(command: Command[R]) -> R:
     try:
         return execution.run_on_caller()
     finally:
-        execution.let_go()
+        del execution.command  # let_go(), written out
 
 
 def queue(command: Command[R]) -> Future[R]:
@@ -312,7 +325,7 @@ class Execution(ExecutionResult, Generic[R]):
         except BaseException as error:
             semaphore.release()
             end = clock.monotonic()
-            self.execution_time_ms = int((end - start) * 1000.0 + 0.5)
+            self.execution_time_ms = _floor((end - start) * 1000.0 + 0.5)
             timeout = state.timeout_seconds
             if timeout is not None and end > start + timeout and isinstance(error, Exception):
                 self.run_exception = error
@@ -323,7 +336,7 @@ class Execution(ExecutionResult, Generic[R]):
         else:
             semaphore.permits.append(None)
         end = clock.monotonic()
-        elapsed_ms = self.execution_time_ms = int((end - start) * 1000.0 + 0.5)
+        elapsed_ms = self.execution_time_ms = _floor((end - start) * 1000.0 + 0.5)
         timeout = state.timeout_seconds
         if timeout is not None and end > start + timeout:
             return self.timeout(end, run_finished=True)
@@ -488,7 +501,7 @@ class Execution(ExecutionResult, Generic[R]):
     def succeed(self, value: R, now: float) -> R:
         """run() returned in time (run_on_caller() writes the same steps out for speed)."""
         self.events.append(_E_SUCCESS)
-        total_ms = self.total_time_ms = int((now - self.start) * 1000.0 + 0.5)
+        total_ms = self.total_time_ms = _floor((now - self.start) * 1000.0 + 0.5)
         self.state.metrics.record_success(
             now, False, self.concurrency, self.execution_time_ms, total_ms
         )
@@ -659,7 +672,7 @@ class Execution(ExecutionResult, Generic[R]):
         self.events += events
         total_ms = -1
         if final:
-            total_ms = self.total_time_ms = int((now - self.start) * 1000.0 + 0.5)
+            total_ms = self.total_time_ms = _floor((now - self.start) * 1000.0 + 0.5)
         counted = events
         if self.uncounted:
             counted = self.uncounted + events
