@@ -2,8 +2,9 @@
 
 :class:`CommandMetrics` reads the events of each
 :class:`~hystrixpy.events.ExecutionResult` and nothing else. Everything it
-records is O(1) and held in a fixed number of buckets, under one lock taken
-once per execution.
+records is O(1) and held in a fixed number of buckets, under one lock; the
+commonest outcome, a success, mostly goes without it (see
+:meth:`CommandMetrics.record_success`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class MetricsSnapshot:
 
 
 _SUCCESS_INDEX = EventType.SUCCESS.index
+# How many successes may wait uncounted before the one that adds the last counts them all.
+_WAITING_LIMIT = 32
 # The two latency series of a key's RollingPercentile.
 _EXECUTION, _TOTAL = 0, 1
 
@@ -111,10 +114,15 @@ class CommandMetrics:
         self.group_key = group_key
         self.thread_pool_key = thread_pool_key
         self._lock = threading.Lock()
-        # One token per run() executing now: list appends and pops are atomic, so no lock.
         #: One token per run() of this key executing now: list appends and pops are atomic,
         #: so no lock. A hot path may do what :meth:`run_started` does itself.
         self.running: list[None] = []
+        # The latencies (ms) of successes not counted yet (see record_success). Appending
+        # to a list and replacing a slice of it are atomic, so adding to it takes no lock.
+        self._waiting: list[int] = []
+        # Until when (seconds) a success may wait: the current buckets of both windows last
+        # at least that long. Set under the lock once the windows have moved to a new time.
+        self._wait_until = float("-inf")
         self._window = _window_of(properties)
         #: Event counts, then the breaker's health counts (total, errors), in one window.
         #: Read and changed under ``_lock`` only, except for the lock-free peak check.
@@ -130,6 +138,8 @@ class CommandMetrics:
         window = _window_of(properties)
         if window != self._window:
             with self._lock:
+                self._count_waiting()
+                self._wait_until = float("-inf")
                 self._window = window
                 rolling = RollingCounter(_EVENT_KINDS + 2, *window)
                 rolling.carry_cumulative(self.rolling)
@@ -137,6 +147,8 @@ class CommandMetrics:
         latency_window = _latency_window_of(properties)
         if latency_window != self._latency_window:
             with self._lock:
+                self._count_waiting()
+                self._wait_until = float("-inf")
                 self._latency_window = latency_window
                 if latency_window is None:
                     self._latencies = None
@@ -158,6 +170,7 @@ class CommandMetrics:
     def note_concurrency(self, concurrency: int, now: float) -> None:
         """Raise the rolling peak of concurrent run() calls to ``concurrency``, if lower."""
         with self._lock:
+            self._count_waiting()
             self.rolling.raise_peak(concurrency, now)
 
     def run_finished(self) -> None:
@@ -191,6 +204,8 @@ class CommandMetrics:
         lock = self._lock
         lock.acquire()
         try:
+            if self._waiting:
+                self._count_waiting()
             rolling = self.rolling
             if now >= rolling.bucket_end:
                 rolling.roll(now)
@@ -203,23 +218,47 @@ class CommandMetrics:
             if latencies is not None:
                 if execution_ms == total_ms >= 0:
                     latencies.record_same(execution_ms, now)
-                    return
-                if execution_ms >= 0:
-                    latencies.record(execution_ms, now, _EXECUTION)
-                if total_ms >= 0:
-                    latencies.record(total_ms, now, _TOTAL)
+                else:
+                    if execution_ms >= 0:
+                        latencies.record(execution_ms, now, _EXECUTION)
+                    if total_ms >= 0:
+                        latencies.record(total_ms, now, _TOTAL)
+            if now >= self._wait_until:  # a window may have moved
+                self._renew_wait()
         finally:
             lock.release()
 
     def record_success(
         self, now: float, run_finished: bool, concurrency: int, execution_ms: int, total_ms: int
     ) -> None:
-        """:meth:`record` for the commonest outcome, a lone SUCCESS (the hot path)."""
+        """:meth:`record` for the commonest outcome, a lone SUCCESS (the hot path).
+
+        A success that moves no window and raises no peak, with one latency for
+        both series (a semaphore execution's), is not counted at once: it waits,
+        without the lock, until whoever next takes the lock counts it (a reader
+        too), or until enough wait that the success adding the last counts them.
+        Nothing is lost: every reading counts what waits first. (As with the
+        lock, a success that finishes as its bucket ends may be counted in the
+        next bucket.)
+        """
         if run_finished:
             self.running.pop()
+        if (
+            now < self._wait_until
+            and execution_ms == total_ms
+            and concurrency <= self.rolling.current_peak
+        ):
+            waiting = self._waiting
+            waiting.append(execution_ms)
+            if len(waiting) >= _WAITING_LIMIT:
+                with self._lock:
+                    self._count_waiting()
+            return
         lock = self._lock
         lock.acquire()
         try:
+            if self._waiting:
+                self._count_waiting()
             rolling = self.rolling
             if now >= rolling.bucket_end:
                 rolling.roll(now)
@@ -234,12 +273,41 @@ class CommandMetrics:
                     latencies.record_same(execution_ms, now)
                 else:
                     latencies.record_pair(execution_ms, total_ms, now)
+            if now >= self._wait_until:  # a window may have moved
+                self._renew_wait()
         finally:
             lock.release()
+
+    def _count_waiting(self) -> None:
+        """Count the successes waiting (under the lock, before anything moves a window).
+
+        Each was added before ``_wait_until``, so it belongs to the current
+        buckets. Only as many are taken as were there: more may come meanwhile.
+        """
+        waiting = self._waiting
+        count = len(waiting)
+        if not count:
+            return
+        counts = self.rolling.current
+        counts[_SUCCESS_INDEX] += count
+        counts[_HEALTH_TOTAL_KIND] += count
+        latencies = waiting[:count]
+        waiting[:count] = ()
+        if self._latencies is not None:
+            self._latencies.add_same(latencies)
+
+    def _renew_wait(self) -> None:
+        """After recording at a new time (under the lock): how long a success may now wait."""
+        wait_until = self.rolling.bucket_end
+        latencies = self._latencies
+        if latencies is not None and latencies.bucket_end < wait_until:
+            wait_until = latencies.bucket_end
+        self._wait_until = wait_until
 
     def reset_health(self) -> None:
         """Start the health counts afresh (when a circuit closes)."""
         with self._lock:
+            self._count_waiting()
             self.rolling.reset((_HEALTH_TOTAL_KIND, _HEALTH_ERRORS_KIND))
 
     # -- reading -------------------------------------------------------------
@@ -248,6 +316,7 @@ class CommandMetrics:
         """Requests and errors over the rolling window, as the breaker sees them."""
         when = clock.monotonic() if now is None else now
         with self._lock:
+            self._count_waiting()
             totals = self.rolling.totals(when)
         return HealthCounts(
             total_requests=totals[_HEALTH_TOTAL_KIND], error_count=totals[_HEALTH_ERRORS_KIND]
@@ -257,11 +326,13 @@ class CommandMetrics:
         """How often ``event`` happened within the rolling window."""
         now = clock.monotonic()
         with self._lock:
+            self._count_waiting()
             return self.rolling.total(event.index, now)
 
     def cumulative_count(self, event: EventType) -> int:
         """How often ``event`` happened since this key's metrics were created."""
         with self._lock:
+            self._count_waiting()
             return self.rolling.cumulative(event.index)
 
     @property
@@ -274,6 +345,7 @@ class CommandMetrics:
         """The most run() calls of this key executing at once within the window."""
         now = clock.monotonic()
         with self._lock:
+            self._count_waiting()
             return self.rolling.peak(now)
 
     def snapshot(self, percents: Sequence[float] = ()) -> MetricsSnapshot:
@@ -281,6 +353,7 @@ class CommandMetrics:
         now = clock.monotonic()
         wanted = list(percents)
         with self._lock:
+            self._count_waiting()
             totals = self.rolling.totals(now)
             peak = self.rolling.peak(now)
             latencies = self._latencies
@@ -336,6 +409,7 @@ class CommandMetrics:
             return [0 for _ in percents]
         now = clock.monotonic()
         with self._lock:
+            self._count_waiting()
             return latencies.percentiles(percents, now, series)
 
     def _mean(self, series: int) -> int:
@@ -344,6 +418,7 @@ class CommandMetrics:
             return 0
         now = clock.monotonic()
         with self._lock:
+            self._count_waiting()
             return latencies.mean(now, series)
 
     @property

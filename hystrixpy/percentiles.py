@@ -265,6 +265,32 @@ class RollingPercentile:
         if value_ms > maxima[same]:
             maxima[same] = value_ms
 
+    def add_same(self, values: list[int]) -> None:
+        """Add samples every series shares to the current bucket, without moving the window.
+
+        For samples its caller knows belong to the current bucket (they were
+        taken before :attr:`bucket_end`, and the window has not moved since).
+        Latencies are >= 0.
+        """
+        if not values:
+            return
+        bins = self.current_same
+        same = self._same
+        highest = max(values)
+        if highest == min(values):  # all alike, as fast calls' whole milliseconds mostly are
+            _add_one(bins, bin_of(highest), len(values))
+        else:
+            for value in values:
+                index = _DIRECT_BINS[value] if value < _DIRECT else bin_of(value)
+                try:
+                    bins[index] += 1
+                except IndexError:
+                    _add_one(bins, index)
+        self.current_sums[same] += sum(values)
+        maxima = self.current_maxima
+        if highest > maxima[same]:
+            maxima[same] = highest
+
     def count(self, now: float, series: int = 0) -> int:
         """How many samples the window holds."""
         self.roll(now)
@@ -315,11 +341,11 @@ class RollingPercentile:
         return answers, round(total / count)
 
 
-def _add_one(bins: list[int], index: int) -> None:
-    """Add one to bin ``index``, growing ``bins`` to reach it."""
+def _add_one(bins: list[int], index: int, count: int = 1) -> None:
+    """Add ``count`` (one) to bin ``index``, growing ``bins`` to reach it."""
     if index >= len(bins):
         bins.extend([0] * (index + 1 - len(bins)))
-    bins[index] += 1
+    bins[index] += count
 
 
 def _sections(series: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from collections import Counter
 from concurrent.futures import Future
@@ -644,6 +645,153 @@ class TestConcurrencyCounters:
         metrics.run_finished()
         metrics.run_finished()
         assert metrics.current_concurrent_execution_count == 0
+
+
+def _ready_for_waiting_successes(metrics: CommandMetrics, now: float) -> None:
+    """Count one success under the lock at ``now``, so that later ones at ``now`` may wait."""
+    metrics.note_concurrency(1, now)
+    metrics.record_success(now, False, 1, 0, 0)
+
+
+PERCENTS = [0, 25, 50, 90, 99, 100]
+
+
+class TestSuccessesCountedLater:
+    """A plain success is counted without the lock, by whoever next takes it."""
+
+    def test_a_success_takes_no_lock(self, fake_clock: FakeClock) -> None:
+        """With the metrics lock held elsewhere, recording a success still returns at once."""
+        metrics = _metrics()
+        now = fake_clock.monotonic()
+        _ready_for_waiting_successes(metrics, now)
+        recorder = threading.Thread(target=metrics.record_success, args=(now, False, 1, 4, 4))
+
+        with metrics._lock:
+            recorder.start()
+            recorder.join(5)
+            assert not recorder.is_alive(), "recording a success waited for the lock"
+
+        assert metrics.rolling_count(EventType.SUCCESS) == 2
+        assert metrics.execution_time_percentile(100) == 4
+
+    def test_successes_from_many_threads_are_all_counted(self, fake_clock: FakeClock) -> None:
+        """Eight threads recording at once lose nothing: counts and percentiles are exact."""
+        threads, each = 8, 2_000
+        metrics = _metrics()
+        reference = _metrics()
+        now = fake_clock.monotonic()
+        _ready_for_waiting_successes(metrics, now)
+        reference.record_success(now, False, 1, 0, 0)
+        start = threading.Barrier(threads)
+
+        def record(offset: int) -> None:
+            start.wait()
+            for index in range(each):
+                latency = (index + offset) % 23
+                metrics.record_success(now, False, 1, latency, latency)
+
+        workers = [threading.Thread(target=record, args=(offset,)) for offset in range(threads)]
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # threads take turns as often as they can: races show
+        try:
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join(30)
+        finally:
+            sys.setswitchinterval(switch_interval)
+        for offset in range(threads):
+            for index in range(each):
+                latency = (index + offset) % 23
+                reference.record([EventType.SUCCESS], now, False, 0, latency, latency)
+
+        assert metrics.cumulative_count(EventType.SUCCESS) == threads * each + 1
+        assert metrics.snapshot(PERCENTS) == reference.snapshot(PERCENTS)
+
+    def test_a_waiting_success_leaves_the_window_with_its_own_bucket(
+        self, fake_clock: FakeClock
+    ) -> None:
+        """Successes first counted long after they happened still expire when their bucket does."""
+        metrics = _metrics()
+        now = fake_clock.monotonic()
+        _ready_for_waiting_successes(metrics, now)
+        for _ in range(5):
+            metrics.record_success(now, False, 1, 7, 7)
+
+        fake_clock.advance(60.0)  # past the rolling (10 s) and the percentile (60 s) window
+
+        assert metrics.rolling_count(EventType.SUCCESS) == 0
+        assert metrics.health_counts().total_requests == 0
+        assert metrics.execution_time_percentile(100) == 0
+        assert metrics.cumulative_count(EventType.SUCCESS) == 6
+
+    def test_a_success_recorded_as_its_bucket_ends_is_counted_under_the_lock(
+        self, fake_clock: FakeClock
+    ) -> None:
+        """At a bucket's end a success moves the window itself, and is counted in the new bucket."""
+        metrics = _metrics()
+        now = fake_clock.monotonic()
+        _ready_for_waiting_successes(metrics, now)
+        metrics.record_success(now, False, 1, 3, 3)
+
+        fake_clock.advance(5.0)
+        later = fake_clock.monotonic()
+        metrics.note_concurrency(1, later)
+        metrics.record_success(later, False, 1, 9, 9)
+        fake_clock.advance(5.0)  # the first bucket has left the window; the later one has not
+
+        assert metrics.rolling_count(EventType.SUCCESS) == 1
+        assert metrics.cumulative_count(EventType.SUCCESS) == 3
+
+    def test_resetting_health_counts_the_waiting_successes_first(
+        self, fake_clock: FakeClock
+    ) -> None:
+        """A circuit that closes starts its health counts afresh, without earlier successes."""
+        metrics = _metrics()
+        now = fake_clock.monotonic()
+        _ready_for_waiting_successes(metrics, now)
+        for _ in range(3):
+            metrics.record_success(now, False, 1, 0, 0)
+
+        metrics.reset_health()
+
+        assert metrics.health_counts() == HealthCounts(total_requests=0, error_count=0)
+        assert metrics.rolling_count(EventType.SUCCESS) == 4
+
+    def test_a_new_window_keeps_the_waiting_successes_in_the_cumulative_counts(
+        self, fake_clock: FakeClock
+    ) -> None:
+        """Reconfiguring the windows counts what waits first: nothing is lost."""
+        metrics = _metrics()
+        now = fake_clock.monotonic()
+        _ready_for_waiting_successes(metrics, now)
+        for _ in range(3):
+            metrics.record_success(now, False, 1, 0, 0)
+
+        metrics.reconfigure(
+            CommandProperties(
+                metrics_rolling_stats_time_ms=20_000,
+                metrics_rolling_stats_num_buckets=20,
+                metrics_rolling_percentile_enabled=False,
+            )
+        )
+        metrics.record_success(now, False, 1, 0, 0)
+
+        assert metrics.cumulative_count(EventType.SUCCESS) == 5
+        assert metrics.rolling_count(EventType.SUCCESS) == 1
+
+    def test_waiting_successes_stay_few(self, fake_clock: FakeClock) -> None:
+        """However many successes are recorded, only a small batch ever waits uncounted."""
+        metrics = _metrics()
+        now = fake_clock.monotonic()
+        _ready_for_waiting_successes(metrics, now)
+        most = 0
+        for _ in range(1_000):
+            metrics.record_success(now, False, 1, 0, 0)
+            most = max(most, len(metrics._waiting))
+
+        assert 0 < most <= 32
+        assert metrics.cumulative_count(EventType.SUCCESS) == 1_001
 
 
 class TestHealthCounts:
