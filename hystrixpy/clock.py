@@ -77,13 +77,29 @@ class SystemClock:
 
 _clock: Clock = SystemClock()
 
-# The module-level readers are the installed clock's own bound methods, rebound by
-# set_clock(), so a reading costs one call. Call them as ``clock.monotonic()`` (through
-# the module) so the rebinding is seen.
+
+
+def _readers(installed: Clock) -> tuple[Callable[[], float], Callable[[], float]]:
+    """The module-level readers for ``installed``: for the system clock, time's own.
+
+    Reading ``time.monotonic`` itself saves a Python call per reading. freezegun
+    still applies: it replaces every module attribute that holds one of time's
+    functions while it is active (this module's too), and its replacements read
+    the real time once it stops.
+    """
+    if type(installed) is SystemClock:
+        return time.monotonic, time.time
+    return installed.monotonic, installed.wall_time
+
+
+# The module-level readers, rebound by set_clock(), so a reading costs one call (for the
+# system clock, a call of time's own function). Call them as ``clock.monotonic()``
+# (through the module) so the rebinding is seen.
+_monotonic, _wall_time = _readers(_clock)
 #: Seconds on the installed clock's monotonic scale.
-monotonic: Callable[[], float] = _clock.monotonic
+monotonic: Callable[[], float] = _monotonic
 #: Seconds since the epoch, from the installed clock.
-wall_time: Callable[[], float] = _clock.wall_time
+wall_time: Callable[[], float] = _wall_time
 #: Acquire a lock within a timeout of the installed clock; returns whether it was acquired.
 wait: Callable[[threading.Lock, float], bool] = _clock.wait
 #: Sleep on the installed clock.
@@ -98,8 +114,7 @@ def set_clock(clock: Clock | None) -> Clock:
     global _clock, monotonic, wall_time, wait, sleep
     previous = _clock
     _clock = SystemClock() if clock is None else clock
-    monotonic = _clock.monotonic
-    wall_time = _clock.wall_time
+    monotonic, wall_time = _readers(_clock)
     wait = _clock.wait
     sleep = _clock.sleep
     return previous

@@ -73,6 +73,27 @@ class TestSystemClock:
             assert clock.monotonic() - before == pytest.approx(10.0)
             assert clock.wall_time() == pytest.approx(FROZEN_AT.timestamp() + 10)
 
+    def test_system_clock_installed_while_frozen_reads_real_time_afterwards(self) -> None:
+        """Restoring the system clock inside a freeze leaves no frozen reading behind."""
+        with freeze_time(FROZEN_AT):
+            clock.set_clock(FakeClock())
+            clock.set_clock(None)  # as isolated() does when it ends inside a freeze
+            assert clock.wall_time() == FROZEN_AT.timestamp()
+
+        assert abs(clock.wall_time() - time.time()) < 5.0
+        assert abs(clock.monotonic() - time.monotonic()) < 5.0
+
+    def test_module_readings_follow_a_freeze_after_another_clock_was_used(self) -> None:
+        """A fake clock and back, then freezegun: the module readings see the freeze."""
+        clock.set_clock(FakeClock())
+        clock.set_clock(None)
+        with freeze_time(FROZEN_AT) as frozen:
+            before = clock.monotonic()
+            frozen.tick(3)
+
+            assert clock.monotonic() - before == pytest.approx(3.0)
+            assert clock.wall_time() == pytest.approx(FROZEN_AT.timestamp() + 3)
+
     def test_readings_are_real_outside_freezegun(self) -> None:
         """Without freezegun the system clock reads the real time."""
         system = SystemClock()
