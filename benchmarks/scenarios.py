@@ -547,7 +547,7 @@ def parts_of_execute(settings: Settings) -> list[tuple[str, Measure]]:
     lock = threading.Lock()
 
     def record_success() -> None:
-        metrics.record_success(reader(), False, 1, 0, 0)
+        metrics.record_success(reader(), 1, 0, 0)
 
     def two_clock_readings() -> None:
         reader()

@@ -78,7 +78,6 @@ class SystemClock:
 _clock: Clock = SystemClock()
 
 
-
 def _readers(installed: Clock) -> tuple[Callable[[], float], Callable[[], float]]:
     """The module-level readers for ``installed``: for the system clock, time's own.
 

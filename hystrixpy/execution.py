@@ -49,6 +49,7 @@ from hystrixpy.exceptions import (
     RejectedError,
     ShortCircuitedError,
 )
+from hystrixpy.metrics import WAITING_LIMIT as _WAITING_LIMIT
 from hystrixpy.registry import _config
 from hystrixpy.registry import hooks as _hooks
 
@@ -344,7 +345,17 @@ class Execution(ExecutionResult, Generic[R]):
         # began together, so both latencies are the same).
         self.events.append(_E_SUCCESS)
         self.total_time_ms = elapsed_ms
-        state.metrics.record_success(end, True, self.concurrency, elapsed_ms, elapsed_ms)
+        # metrics.run_finished() and metrics.record_success(end, concurrency, elapsed_ms,
+        # elapsed_ms), with its lock-free case written out: a success that moves no window
+        # and raises no peak waits to be counted.
+        running.pop()
+        if end < metrics.wait_until and concurrency <= metrics.rolling.current_peak:
+            waiting = metrics.waiting
+            waiting.append(elapsed_ms)
+            if len(waiting) >= _WAITING_LIMIT:
+                metrics.count_waiting()
+        else:
+            metrics.record_success(end, concurrency, elapsed_ms, elapsed_ms)
         if _hooks.active:
             _hooks.notify("on_event", self.command, _E_SUCCESS)
         if _debug.enabled or not _debug.checked_at <= end < _debug.recheck_at:
@@ -502,9 +513,7 @@ class Execution(ExecutionResult, Generic[R]):
         """run() returned in time (run_on_caller() writes the same steps out for speed)."""
         self.events.append(_E_SUCCESS)
         total_ms = self.total_time_ms = _floor((now - self.start) * 1000.0 + 0.5)
-        self.state.metrics.record_success(
-            now, False, self.concurrency, self.execution_time_ms, total_ms
-        )
+        self.state.metrics.record_success(now, self.concurrency, self.execution_time_ms, total_ms)
         if _hooks.active:
             _hooks.notify("on_event", self.command, _E_SUCCESS)
         if _debug.enabled or not _debug.checked_at <= now < _debug.recheck_at:

@@ -63,8 +63,8 @@ class MetricsSnapshot:
 
 
 _SUCCESS_INDEX = EventType.SUCCESS.index
-# How many successes may wait uncounted before the one that adds the last counts them all.
-_WAITING_LIMIT = 32
+#: How many successes may wait uncounted before the one that adds the last counts them all.
+WAITING_LIMIT = 32
 # The two latency series of a key's RollingPercentile.
 _EXECUTION, _TOTAL = 0, 1
 
@@ -117,12 +117,13 @@ class CommandMetrics:
         #: One token per run() of this key executing now: list appends and pops are atomic,
         #: so no lock. A hot path may do what :meth:`run_started` does itself.
         self.running: list[None] = []
-        # The latencies (ms) of successes not counted yet (see record_success). Appending
-        # to a list and replacing a slice of it are atomic, so adding to it takes no lock.
-        self._waiting: list[int] = []
-        # Until when (seconds) a success may wait: the current buckets of both windows last
-        # at least that long. Set under the lock once the windows have moved to a new time.
-        self._wait_until = float("-inf")
+        #: The latencies (ms) of successes not counted yet (see :meth:`record_success`).
+        #: Appending to a list and replacing a slice of it are atomic, so adding takes no
+        #: lock; a hot path may add a success itself, as record_success() does.
+        self.waiting: list[int] = []
+        #: Until when (seconds) a success may wait: the current buckets of both windows
+        #: last at least that long. Set under the lock once the windows have moved.
+        self.wait_until = float("-inf")
         self._window = _window_of(properties)
         #: Event counts, then the breaker's health counts (total, errors), in one window.
         #: Read and changed under ``_lock`` only, except for the lock-free peak check.
@@ -139,7 +140,7 @@ class CommandMetrics:
         if window != self._window:
             with self._lock:
                 self._count_waiting()
-                self._wait_until = float("-inf")
+                self.wait_until = float("-inf")
                 self._window = window
                 rolling = RollingCounter(_EVENT_KINDS + 2, *window)
                 rolling.carry_cumulative(self.rolling)
@@ -148,7 +149,7 @@ class CommandMetrics:
         if latency_window != self._latency_window:
             with self._lock:
                 self._count_waiting()
-                self._wait_until = float("-inf")
+                self.wait_until = float("-inf")
                 self._latency_window = latency_window
                 if latency_window is None:
                     self._latencies = None
@@ -204,7 +205,7 @@ class CommandMetrics:
         lock = self._lock
         lock.acquire()
         try:
-            if self._waiting:
+            if self.waiting:
                 self._count_waiting()
             rolling = self.rolling
             if now >= rolling.bucket_end:
@@ -223,13 +224,13 @@ class CommandMetrics:
                         latencies.record(execution_ms, now, _EXECUTION)
                     if total_ms >= 0:
                         latencies.record(total_ms, now, _TOTAL)
-            if now >= self._wait_until:  # a window may have moved
+            if now >= self.wait_until:  # a window may have moved
                 self._renew_wait()
         finally:
             lock.release()
 
     def record_success(
-        self, now: float, run_finished: bool, concurrency: int, execution_ms: int, total_ms: int
+        self, now: float, concurrency: int, execution_ms: int, total_ms: int
     ) -> None:
         """:meth:`record` for the commonest outcome, a lone SUCCESS (the hot path).
 
@@ -241,23 +242,20 @@ class CommandMetrics:
         lock, a success that finishes as its bucket ends may be counted in the
         next bucket.)
         """
-        if run_finished:
-            self.running.pop()
         if (
-            now < self._wait_until
+            now < self.wait_until
             and execution_ms == total_ms
             and concurrency <= self.rolling.current_peak
         ):
-            waiting = self._waiting
+            waiting = self.waiting
             waiting.append(execution_ms)
-            if len(waiting) >= _WAITING_LIMIT:
-                with self._lock:
-                    self._count_waiting()
+            if len(waiting) >= WAITING_LIMIT:
+                self.count_waiting()
             return
         lock = self._lock
         lock.acquire()
         try:
-            if self._waiting:
+            if self.waiting:
                 self._count_waiting()
             rolling = self.rolling
             if now >= rolling.bucket_end:
@@ -273,18 +271,23 @@ class CommandMetrics:
                     latencies.record_same(execution_ms, now)
                 else:
                     latencies.record_pair(execution_ms, total_ms, now)
-            if now >= self._wait_until:  # a window may have moved
+            if now >= self.wait_until:  # a window may have moved
                 self._renew_wait()
         finally:
             lock.release()
 
+    def count_waiting(self) -> None:
+        """Count the successes waiting now (taking the lock)."""
+        with self._lock:
+            self._count_waiting()
+
     def _count_waiting(self) -> None:
         """Count the successes waiting (under the lock, before anything moves a window).
 
-        Each was added before ``_wait_until``, so it belongs to the current
+        Each was added before ``wait_until``, so it belongs to the current
         buckets. Only as many are taken as were there: more may come meanwhile.
         """
-        waiting = self._waiting
+        waiting = self.waiting
         count = len(waiting)
         if not count:
             return
@@ -302,7 +305,7 @@ class CommandMetrics:
         latencies = self._latencies
         if latencies is not None and latencies.bucket_end < wait_until:
             wait_until = latencies.bucket_end
-        self._wait_until = wait_until
+        self.wait_until = wait_until
 
     def reset_health(self) -> None:
         """Start the health counts afresh (when a circuit closes)."""

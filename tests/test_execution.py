@@ -1684,3 +1684,32 @@ class TestAttributeNames:
         assert len(execution.events) > 0
 
         assert set(vars(execution)) <= set(hystrixpy.execution.ATTRIBUTES)
+
+
+class TestSuccessCounting:
+    def test_every_success_of_many_callers_is_counted(self, fake_clock: FakeClock) -> None:
+        """Successes counted without the lock are in the rolling, cumulative and health counts."""
+        callers, each = 4, 500
+        command_class = scripted(
+            "ManyCallers",
+            isolation=SEMAPHORE,
+            execution_isolation_semaphore_max_concurrent_requests=callers,
+        )
+        start = threading.Barrier(callers)
+
+        def call_many() -> None:
+            start.wait()
+            for _ in range(each):
+                assert command_class().execute() == "value"
+
+        threads = [threading.Thread(target=call_many) for _ in range(callers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        metrics = hystrixpy.command_metrics("ManyCallers")
+        total = callers * each
+
+        assert metrics.cumulative_count(E.SUCCESS) == total
+        assert metrics.rolling_count(E.SUCCESS) == total
+        assert metrics.health_counts() == HealthCounts(total, 0)

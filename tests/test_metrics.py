@@ -650,7 +650,7 @@ class TestConcurrencyCounters:
 def _ready_for_waiting_successes(metrics: CommandMetrics, now: float) -> None:
     """Count one success under the lock at ``now``, so that later ones at ``now`` may wait."""
     metrics.note_concurrency(1, now)
-    metrics.record_success(now, False, 1, 0, 0)
+    metrics.record_success(now, 1, 0, 0)
 
 
 PERCENTS = [0, 25, 50, 90, 99, 100]
@@ -664,7 +664,7 @@ class TestSuccessesCountedLater:
         metrics = _metrics()
         now = fake_clock.monotonic()
         _ready_for_waiting_successes(metrics, now)
-        recorder = threading.Thread(target=metrics.record_success, args=(now, False, 1, 4, 4))
+        recorder = threading.Thread(target=metrics.record_success, args=(now, 1, 4, 4))
 
         with metrics._lock:
             recorder.start()
@@ -681,14 +681,14 @@ class TestSuccessesCountedLater:
         reference = _metrics()
         now = fake_clock.monotonic()
         _ready_for_waiting_successes(metrics, now)
-        reference.record_success(now, False, 1, 0, 0)
+        reference.record_success(now, 1, 0, 0)
         start = threading.Barrier(threads)
 
         def record(offset: int) -> None:
             start.wait()
             for index in range(each):
                 latency = (index + offset) % 23
-                metrics.record_success(now, False, 1, latency, latency)
+                metrics.record_success(now, 1, latency, latency)
 
         workers = [threading.Thread(target=record, args=(offset,)) for offset in range(threads)]
         switch_interval = sys.getswitchinterval()
@@ -716,7 +716,7 @@ class TestSuccessesCountedLater:
         now = fake_clock.monotonic()
         _ready_for_waiting_successes(metrics, now)
         for _ in range(5):
-            metrics.record_success(now, False, 1, 7, 7)
+            metrics.record_success(now, 1, 7, 7)
 
         fake_clock.advance(60.0)  # past the rolling (10 s) and the percentile (60 s) window
 
@@ -732,12 +732,12 @@ class TestSuccessesCountedLater:
         metrics = _metrics()
         now = fake_clock.monotonic()
         _ready_for_waiting_successes(metrics, now)
-        metrics.record_success(now, False, 1, 3, 3)
+        metrics.record_success(now, 1, 3, 3)
 
         fake_clock.advance(5.0)
         later = fake_clock.monotonic()
         metrics.note_concurrency(1, later)
-        metrics.record_success(later, False, 1, 9, 9)
+        metrics.record_success(later, 1, 9, 9)
         fake_clock.advance(5.0)  # the first bucket has left the window; the later one has not
 
         assert metrics.rolling_count(EventType.SUCCESS) == 1
@@ -751,7 +751,7 @@ class TestSuccessesCountedLater:
         now = fake_clock.monotonic()
         _ready_for_waiting_successes(metrics, now)
         for _ in range(3):
-            metrics.record_success(now, False, 1, 0, 0)
+            metrics.record_success(now, 1, 0, 0)
 
         metrics.reset_health()
 
@@ -766,7 +766,7 @@ class TestSuccessesCountedLater:
         now = fake_clock.monotonic()
         _ready_for_waiting_successes(metrics, now)
         for _ in range(3):
-            metrics.record_success(now, False, 1, 0, 0)
+            metrics.record_success(now, 1, 0, 0)
 
         metrics.reconfigure(
             CommandProperties(
@@ -775,7 +775,7 @@ class TestSuccessesCountedLater:
                 metrics_rolling_percentile_enabled=False,
             )
         )
-        metrics.record_success(now, False, 1, 0, 0)
+        metrics.record_success(now, 1, 0, 0)
 
         assert metrics.cumulative_count(EventType.SUCCESS) == 5
         assert metrics.rolling_count(EventType.SUCCESS) == 1
@@ -787,8 +787,8 @@ class TestSuccessesCountedLater:
         _ready_for_waiting_successes(metrics, now)
         most = 0
         for _ in range(1_000):
-            metrics.record_success(now, False, 1, 0, 0)
-            most = max(most, len(metrics._waiting))
+            metrics.record_success(now, 1, 0, 0)
+            most = max(most, len(metrics.waiting))
 
         assert 0 < most <= 32
         assert metrics.cumulative_count(EventType.SUCCESS) == 1_001
