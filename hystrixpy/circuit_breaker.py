@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 
 from hystrixpy import clock
-from hystrixpy.metrics import CommandMetrics
+from hystrixpy.metrics import CommandMetrics, HealthCounts
 from hystrixpy.properties import CommandProperties
 
 __all__ = [
@@ -147,10 +147,14 @@ class CircuitBreaker:
         elif health_error and self._state is _CLOSED and self._mode == _NORMAL:
             self._trip_if_due(now)
 
-    def _trip_if_due(self, now: float) -> bool:
-        """Open the circuit if the health counts call for it; return whether it is now open."""
+    def _trip_if_due(self, now: float, health: HealthCounts | None = None) -> bool:
+        """Open the circuit if the health counts call for it; return whether it is now open.
+
+        The counts are read now unless ``health`` holds them.
+        """
         next_check = self._next_health_check = now + self._health_interval
-        health = self._metrics.health_counts(now)
+        if health is None:
+            health = self._metrics.health_counts(now)
         if (
             health.total_requests >= self._volume_threshold
             and health.error_percentage >= self._error_threshold
@@ -199,6 +203,20 @@ class CircuitBreaker:
         """Whether requests are being short-circuited (OPEN or HALF_OPEN)."""
         return self.state is not _CLOSED
 
+    def is_open_given(self, health: HealthCounts) -> bool:
+        """:meth:`is_open`, judging a due trip by ``health``.
+
+        ``health`` is this key's health counts, just read (as a metrics snapshot
+        holds them), so that they are not read twice.
+        """
+        if self._mode == _FORCED_OPEN:
+            return True
+        if self._mode == _FORCED_CLOSED:
+            return False
+        if self._state is _CLOSED:
+            return self._trip_if_due(clock.monotonic(), health)
+        return True
+
     def allow_request(self) -> bool:
         """Whether a request made now would be let through (without taking the trial)."""
         state = self.state
@@ -235,6 +253,10 @@ class NoOpCircuitBreaker:
         """Ignore outcomes."""
 
     def is_open(self) -> bool:
+        """Never open."""
+        return False
+
+    def is_open_given(self, health: HealthCounts) -> bool:
         """Never open."""
         return False
 

@@ -364,7 +364,10 @@ class CommandMetrics:
                 execution = total = ([0] * len(wanted), 0)
             else:
                 execution = latencies.summary(wanted, now, _EXECUTION)
-                total = latencies.summary(wanted, now, _TOTAL)
+                if latencies.series_alike(now):  # as for a semaphore command: read once
+                    total = (list(execution[0]), execution[1])
+                else:
+                    total = latencies.summary(wanted, now, _TOTAL)
             return MetricsSnapshot(
                 rolling_counts=totals[:_EVENT_KINDS],
                 health=HealthCounts(

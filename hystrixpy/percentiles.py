@@ -94,6 +94,7 @@ class _Finished(NamedTuple):
     counts: array[int]  # their counts
     sums: tuple[int, ...]
     maxima: tuple[int, ...]
+    alike: bool  # every sample was one that all series share
 
 
 class RollingPercentile:
@@ -179,7 +180,16 @@ class RollingPercentile:
             array("H" if max(used_counts) <= 0xFFFF else "I", used_counts),
             tuple(sums),
             tuple(maxima),
+            self._current_alike(),
         )
+
+    def _current_alike(self) -> bool:
+        """Whether the current bucket holds shared samples only.
+
+        A series' own histogram grows only when a sample of its own is added.
+        """
+        current = self.current
+        return self._same == 0 or not any(current[series] for series in range(self.series))
 
     def _current_totals(self) -> tuple[list[int], list[int]]:
         """The current bucket's sum and maximum per series, the shared samples included."""
@@ -290,6 +300,16 @@ class RollingPercentile:
         maxima = self.current_maxima
         if highest > maxima[same]:
             maxima[same] = highest
+
+    def series_alike(self, now: float) -> bool:
+        """Whether every series holds the same samples over the window: all were shared.
+
+        Then one series' reading answers for all of them.
+        """
+        self.roll(now)
+        return self._current_alike() and all(
+            kept.alike for kept in self._finished if kept is not None
+        )
 
     def count(self, now: float, series: int = 0) -> int:
         """How many samples the window holds."""

@@ -19,6 +19,7 @@ thread-safe by themselves; their owners hold a lock around them.
 from __future__ import annotations
 
 from array import array
+from operator import add
 
 __all__ = ["BucketRing", "RollingCounter"]
 
@@ -188,7 +189,7 @@ class RollingCounter:
     def totals(self, now: float) -> list[int]:
         """The counts of every kind over the window ending at ``now``."""
         self.roll(now)
-        return [a + b for a, b in zip(self._finished_totals, self.current, strict=True)]
+        return list(map(add, self._finished_totals, self.current))
 
     def cumulative(self, kind: int) -> int:
         """Everything ever added to ``kind`` (kinds cleared by :meth:`reset` excepted)."""

@@ -102,7 +102,7 @@ _ROLLING_COUNT_FIELDS = [
 ]
 
 
-_ROLLING_COUNT_INDEXES = [(field, event.index) for field, event in _ROLLING_COUNT_FIELDS]
+_ROLLING_COUNT_INDEXES = [event.index for _, event in _ROLLING_COUNT_FIELDS]
 
 
 def _wall_ms() -> int:
@@ -115,27 +115,70 @@ def command_message(state: CommandKeyState, current_time_ms: int | None = None) 
     return {**fixed.head, **_live_fields(state, current_time_ms), **fixed.tail}
 
 
-def _live_fields(state: CommandKeyState, current_time_ms: int | None) -> dict[str, Any]:
-    """The fields of a command message that change from one interval to the next."""
+# The fields of a command message that change from one interval to the next, in order:
+# scalars, then the two latency series (each a mean and a dict of percentiles).
+_LIVE_SCALARS = [
+    "currentTime",
+    "isCircuitBreakerOpen",
+    "errorPercentage",
+    "errorCount",
+    "requestCount",
+    *(field for field, _ in _ROLLING_COUNT_FIELDS),
+    "currentConcurrentExecutionCount",
+    "rollingMaxConcurrentExecutionCount",
+]
+_LATENCY_FIELDS = [("latencyExecute_mean", "latencyExecute"), ("latencyTotal_mean", "latencyTotal")]
+_OPEN_POSITION = _LIVE_SCALARS.index("isCircuitBreakerOpen")
+
+
+def _live_template() -> str:
+    """The live fields as JSON with a ``%d`` (``%s`` for the one boolean) per value."""
+    parts = [f'"{name}":%d' for name in _LIVE_SCALARS]
+    parts[_OPEN_POSITION] = '"isCircuitBreakerOpen":%s'
+    percentiles = ",".join(f'"{key}":%d' for key in _PERCENT_KEYS)
+    for mean, series in _LATENCY_FIELDS:
+        parts.append(f'"{mean}":%d')
+        parts.append(f'"{series}":{{{percentiles}}}')
+    return ",".join(parts)
+
+
+_LIVE_TEMPLATE = _live_template()
+
+
+def _live_values(state: CommandKeyState, current_time_ms: int | None) -> list[Any]:
+    """The live fields' values in :data:`_LIVE_TEMPLATE`'s order."""
     snapshot = state.metrics.snapshot(_PERCENTS)
     breaker = state.circuit_breaker
     health = snapshot.health
-    fields: dict[str, Any] = {
-        "currentTime": _wall_ms() if current_time_ms is None else current_time_ms,
-        "isCircuitBreakerOpen": isinstance(breaker, CircuitBreaker) and breaker.is_open(),
-        "errorPercentage": health.error_percentage,
-        "errorCount": health.error_count,
-        "requestCount": health.total_requests,
-    }
     counts = snapshot.rolling_counts
-    for field, index in _ROLLING_COUNT_INDEXES:
-        fields[field] = counts[index]
-    fields["currentConcurrentExecutionCount"] = snapshot.concurrent_executions
-    fields["rollingMaxConcurrentExecutionCount"] = snapshot.rolling_max_concurrent_executions
-    fields["latencyExecute_mean"] = snapshot.execution_mean
-    fields["latencyExecute"] = dict(zip(_PERCENT_KEYS, snapshot.execution_percentiles, strict=True))
-    fields["latencyTotal_mean"] = snapshot.total_mean
-    fields["latencyTotal"] = dict(zip(_PERCENT_KEYS, snapshot.total_percentiles, strict=True))
+    return [
+        _wall_ms() if current_time_ms is None else current_time_ms,
+        isinstance(breaker, CircuitBreaker) and breaker.is_open_given(health),
+        health.error_percentage,
+        health.error_count,
+        health.total_requests,
+        *[counts[index] for index in _ROLLING_COUNT_INDEXES],
+        snapshot.concurrent_executions,
+        snapshot.rolling_max_concurrent_executions,
+        snapshot.execution_mean,
+        *snapshot.execution_percentiles,
+        snapshot.total_mean,
+        *snapshot.total_percentiles,
+    ]
+
+
+def _live_fields(state: CommandKeyState, current_time_ms: int | None) -> dict[str, Any]:
+    """The fields of a command message that change from one interval to the next."""
+    values = _live_values(state, current_time_ms)
+    scalars = len(_LIVE_SCALARS)
+    fields = dict(zip(_LIVE_SCALARS, values[:scalars], strict=True))
+    position = scalars
+    width = len(_PERCENT_KEYS)
+    for mean, series in _LATENCY_FIELDS:
+        fields[mean] = values[position]
+        percentiles = values[position + 1 : position + 1 + width]
+        fields[series] = dict(zip(_PERCENT_KEYS, percentiles, strict=True))
+        position += 1 + width
     return fields
 
 
@@ -146,8 +189,7 @@ class _FixedFields:
     config_version: int
     head: dict[str, Any]  # before the live fields
     tail: dict[str, Any]  # after them
-    head_json: bytes  # ``{"type":...,"group":...,`` ready to send
-    tail_json: bytes  # ``"propertyValue_...":...}`` ready to send
+    template: str  # the whole ``data:`` event, with the live fields' %-placeholders
 
 
 # Made again only after a configuration change (the key's state knows its version).
@@ -196,22 +238,20 @@ def _fixed_fields(state: CommandKeyState) -> _FixedFields:
         "reportingHosts": 1,
         "threadPool": state.thread_pool_key,
     }
-    fixed = _FixedFields(
-        state.config_version,
-        head,
-        tail,
-        _ENCODER.encode(head)[:-1].encode() + b",",
-        b"," + _ENCODER.encode(tail)[1:].encode(),
-    )
+    head_json = _ENCODER.encode(head)[:-1].replace("%", "%%")  # a key may hold a "%"
+    tail_json = _ENCODER.encode(tail)[1:].replace("%", "%%")
+    template = f"data: {head_json},{_LIVE_TEMPLATE},{tail_json}\n\n"
+    fixed = _FixedFields(state.config_version, head, tail, template)
     _FIXED[state] = fixed
     return fixed
 
 
 def _command_frame(state: CommandKeyState, current_time_ms: int) -> bytes:
-    """:func:`command_message` as a ready ``data:`` event, reusing its fixed fields' JSON."""
-    fixed = _fixed_fields(state)
-    live = _ENCODER.encode(_live_fields(state, current_time_ms))
-    return b"data: " + fixed.head_json + live[1:-1].encode() + fixed.tail_json + b"\n\n"
+    """:func:`command_message` as a ready ``data:`` event, filled into its key's template."""
+    template = _fixed_fields(state).template
+    values = _live_values(state, current_time_ms)
+    values[_OPEN_POSITION] = "true" if values[_OPEN_POSITION] else "false"
+    return (template % tuple(values)).encode()
 
 
 def pool_message(pool: ThreadPoolBulkhead, current_time_ms: int | None = None) -> dict[str, Any]:

@@ -404,9 +404,12 @@ class TestCircuitBreaker:
         [
             lambda breaker: breaker.state is CircuitState.OPEN,
             lambda breaker: breaker.is_open(),
+            lambda breaker: breaker.is_open_given(
+                hystrixpy.command_metrics("Probe").snapshot().health
+            ),
             lambda breaker: not breaker.allow_request(),
         ],
-        ids=["state", "is_open", "allow_request"],
+        ids=["state", "is_open", "is_open_given", "allow_request"],
     )
     def test_reading_applies_a_trip_that_is_due(
         self,
@@ -434,6 +437,7 @@ class TestCircuitBreaker:
         for _ in range(3):
             assert breaker.allow_request()
             assert breaker.is_open()
+            assert breaker.is_open_given(HealthCounts(0, 0))
             assert breaker.state is CircuitState.OPEN
         assert repr(breaker) == "CircuitBreaker('Probe', OPEN)"
 
@@ -465,6 +469,7 @@ class TestCircuitBreaker:
         breaker = hystrixpy.circuit_breaker("ForcedOpenAndClosedProbe")
         assert breaker.state is CircuitState.OPEN
         assert breaker.is_open()
+        assert breaker.is_open_given(HealthCounts(0, 0))
         fake_clock.advance(SLEEP_WINDOW * 2)
         assert not breaker.allow_request()
         assert not execute(ok, ForcedOpenAndClosedProbe).ran
@@ -490,6 +495,7 @@ class TestCircuitBreaker:
         assert breaker.allow_request()
         health = hystrixpy.command_metrics("ForcedClosedProbe").health_counts()
         assert health == HealthCounts(30, 30)
+        assert not breaker.is_open_given(health)
 
         hystrixpy.configure({"command.ForcedClosedProbe.circuit_breaker_force_closed": False})
         assert execute(ok, ForcedClosedProbe).is_response_short_circuited
@@ -503,6 +509,7 @@ class TestCircuitBreaker:
         assert isinstance(breaker, NoOpCircuitBreaker)
         assert breaker.state is CircuitState.CLOSED
         assert not breaker.is_open()
+        assert not breaker.is_open_given(HealthCounts(30, 30))
         assert breaker.allow_request()
         assert repr(breaker) == "NoOpCircuitBreaker('DisabledBreakerProbe')"
 

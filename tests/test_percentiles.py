@@ -182,3 +182,16 @@ class TestSharedSamples:
         rolling.record_pair(10, 20, 0.5)
         assert rolling.count(60.0, 0) == 0
         assert rolling.percentile(100, 60.0, 1) == 0
+
+    def test_series_are_alike_while_every_sample_in_the_window_is_shared(self) -> None:
+        rolling = RollingPercentile(6_000, 6, series=2)
+        assert rolling.series_alike(0.0)
+        rolling.record_same(30, 0.0)
+        rolling.record_same(50, 2.5)
+        assert rolling.series_alike(2.5)
+        rolling.record(10, 3.0, 1)
+        assert not rolling.series_alike(3.0)
+        assert not rolling.series_alike(5.0)  # the own sample is in a finished bucket now
+        rolling.record_same(40, 5.0)
+        assert rolling.series_alike(9.5)  # and that bucket has left the window
+        assert rolling.summary(PERCENTS, 9.5, 0) == rolling.summary(PERCENTS, 9.5, 1)

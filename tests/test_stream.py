@@ -1038,6 +1038,23 @@ class TestFrame:
         assert sent == held
         assert [list(message) for message in sent] == [list(message) for message in held]
 
+    def test_a_frame_carries_any_key_name_and_an_open_circuit_as_json(
+        self, parking_clock: ParkingClock
+    ) -> None:
+        """Keys holding "%" or non-ASCII text, and an open breaker, encode as in messages()."""
+        for _ in range(25):
+            assert FailsOften(command_key="Pay 50%s off \u2713").execute() == "fallback"
+        assert FailsWithoutBreaker(command_key="100%d").execute() == "fallback"
+
+        sent = [json.loads(line[len(b"data: ") :]) for line in stream.frame().splitlines() if line]
+        held = stream.messages()
+
+        assert sent == held
+        opened = find(sent, "HystrixCommand", "Pay 50%s off \u2713")
+        assert opened["isCircuitBreakerOpen"] is True
+        assert (opened["errorCount"], opened["rollingCountShortCircuited"]) == (20, 5)
+        assert find(sent, "HystrixCommand", "100%d")["isCircuitBreakerOpen"] is False
+
     def test_a_configuration_change_reaches_the_next_frame(
         self, parking_clock: ParkingClock
     ) -> None:
