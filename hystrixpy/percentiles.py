@@ -109,6 +109,9 @@ class RollingPercentile:
         "_ring",
         "_same",
         "_window",
+        "_window_alike",
+        "_window_maxima",
+        "_window_sums",
         "bucket_end",
         "current",
         "current_maxima",
@@ -135,6 +138,11 @@ class RollingPercentile:
         # Finished buckets in the window, by slot; and the sum of their histograms.
         self._finished: list[_Finished | None] = [None] * num_buckets
         self._window = array("I", [0]) * (BIN_COUNT * series)
+        # Per series, the sum and the largest of the finished buckets' samples; and whether
+        # all of those samples were shared. Renewed when the window moves.
+        self._window_sums = [0] * series
+        self._window_maxima = [0] * series
+        self._window_alike = True
 
     def roll(self, now: float) -> None:
         """Move the window to ``now``, if ``now`` is past the current bucket."""
@@ -156,6 +164,14 @@ class RollingPercentile:
         for slot, kept in enumerate(self._finished):
             if kept is not None and kept.number < oldest:
                 self._expire(slot)
+        kept_now = [kept for kept in self._finished if kept is not None]
+        self._window_sums = [
+            sum(kept.sums[series] for kept in kept_now) for series in range(self.series)
+        ]
+        self._window_maxima = [
+            max([0, *(kept.maxima[series] for kept in kept_now)]) for series in range(self.series)
+        ]
+        self._window_alike = all(kept.alike for kept in kept_now)
 
     def _keep_finished(self, slot: int, number: int) -> None:
         self._expire(slot)
@@ -307,9 +323,7 @@ class RollingPercentile:
         Then one series' reading answers for all of them.
         """
         self.roll(now)
-        return self._current_alike() and all(
-            kept.alike for kept in self._finished if kept is not None
-        )
+        return self._window_alike and self._current_alike()
 
     def count(self, now: float, series: int = 0) -> int:
         """How many samples the window holds."""
@@ -339,9 +353,12 @@ class RollingPercentile:
             if not 0 <= percent <= 100:
                 raise ValueError(f"a percentile must be within 0..100, got {percent!r}")
         self.roll(now)
-        kept = [kept for kept in self._finished if kept is not None]
-        sums, maxima = self._current_totals()
-        largest = max([maxima[series], *(bucket.maxima[series] for bucket in kept)])
+        sums, maxima, same = self.current_sums, self.current_maxima, self._same
+        current_sum, current_max = sums[series], maxima[series]
+        if same:  # the shared samples count in this series too
+            current_sum += sums[same]
+            current_max = max(current_max, maxima[same])
+        largest = max(current_max, self._window_maxima[series])
         # No sample lies above the largest one's bin: add up the bins to there, no further.
         width = bin_of(largest) + 1
         low = series * BIN_COUNT
@@ -350,7 +367,7 @@ class RollingPercentile:
         count = running[-1]
         if count == 0:
             return [0 for _ in percents], 0
-        total = sums[series] + sum(bucket.sums[series] for bucket in kept)
+        total = current_sum + self._window_sums[series]
         answers = []
         for percent in percents:
             if percent == 100:
