@@ -63,9 +63,17 @@ class TestSystemClock:
 
             assert system.monotonic() - before == pytest.approx(0.25)
 
-    def test_module_readings_follow_freezegun_through_the_system_clock(self) -> None:
-        """clock.monotonic() and clock.wall_time() see freezegun when the system clock is in use."""
-        clock.set_clock(None)
+    @pytest.mark.parametrize(
+        "clocks_before",
+        [[None], [FakeClock(), None]],
+        ids=["system clock", "a fake clock, then the system clock"],
+    )
+    def test_module_readings_follow_freezegun_through_the_system_clock(
+        self, clocks_before: list[FakeClock | None]
+    ) -> None:
+        """Module readings see freezegun through the system clock, whatever was installed before."""
+        for installed in clocks_before:
+            clock.set_clock(installed)
         with freeze_time(FROZEN_AT) as frozen:
             before = clock.monotonic()
             frozen.tick(10)
@@ -82,17 +90,6 @@ class TestSystemClock:
 
         assert abs(clock.wall_time() - time.time()) < 5.0
         assert abs(clock.monotonic() - time.monotonic()) < 5.0
-
-    def test_module_readings_follow_a_freeze_after_another_clock_was_used(self) -> None:
-        """A fake clock and back, then freezegun: the module readings see the freeze."""
-        clock.set_clock(FakeClock())
-        clock.set_clock(None)
-        with freeze_time(FROZEN_AT) as frozen:
-            before = clock.monotonic()
-            frozen.tick(3)
-
-            assert clock.monotonic() - before == pytest.approx(3.0)
-            assert clock.wall_time() == pytest.approx(FROZEN_AT.timestamp() + 3)
 
     def test_readings_are_real_outside_freezegun(self) -> None:
         """Without freezegun the system clock reads the real time."""

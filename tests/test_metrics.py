@@ -653,6 +653,14 @@ def _ready_for_waiting_successes(metrics: CommandMetrics, now: float) -> None:
     metrics.record_success(now, 1, 0, 0)
 
 
+def _metrics_with_successes_waiting(clock: FakeClock) -> tuple[CommandMetrics, float]:
+    """New metrics, ready (as above) for successes at the clock's now to wait; and that now."""
+    metrics = _metrics()
+    now = clock.monotonic()
+    _ready_for_waiting_successes(metrics, now)
+    return metrics, now
+
+
 PERCENTS = [0, 25, 50, 90, 99, 100]
 
 
@@ -661,9 +669,7 @@ class TestSuccessesCountedLater:
 
     def test_a_success_takes_no_lock(self, fake_clock: FakeClock) -> None:
         """With the metrics lock held elsewhere, recording a success still returns at once."""
-        metrics = _metrics()
-        now = fake_clock.monotonic()
-        _ready_for_waiting_successes(metrics, now)
+        metrics, now = _metrics_with_successes_waiting(fake_clock)
         recorder = threading.Thread(target=metrics.record_success, args=(now, 1, 4, 4))
 
         with metrics._lock:
@@ -712,9 +718,7 @@ class TestSuccessesCountedLater:
         self, fake_clock: FakeClock
     ) -> None:
         """Successes first counted long after they happened still expire when their bucket does."""
-        metrics = _metrics()
-        now = fake_clock.monotonic()
-        _ready_for_waiting_successes(metrics, now)
+        metrics, now = _metrics_with_successes_waiting(fake_clock)
         for _ in range(5):
             metrics.record_success(now, 1, 7, 7)
 
@@ -729,9 +733,7 @@ class TestSuccessesCountedLater:
         self, fake_clock: FakeClock
     ) -> None:
         """At a bucket's end a success moves the window itself, and is counted in the new bucket."""
-        metrics = _metrics()
-        now = fake_clock.monotonic()
-        _ready_for_waiting_successes(metrics, now)
+        metrics, now = _metrics_with_successes_waiting(fake_clock)
         metrics.record_success(now, 1, 3, 3)
 
         fake_clock.advance(5.0)
@@ -747,9 +749,7 @@ class TestSuccessesCountedLater:
         self, fake_clock: FakeClock
     ) -> None:
         """A circuit that closes starts its health counts afresh, without earlier successes."""
-        metrics = _metrics()
-        now = fake_clock.monotonic()
-        _ready_for_waiting_successes(metrics, now)
+        metrics, now = _metrics_with_successes_waiting(fake_clock)
         for _ in range(3):
             metrics.record_success(now, 1, 0, 0)
 
@@ -762,9 +762,7 @@ class TestSuccessesCountedLater:
         self, fake_clock: FakeClock
     ) -> None:
         """Reconfiguring the windows counts what waits first: nothing is lost."""
-        metrics = _metrics()
-        now = fake_clock.monotonic()
-        _ready_for_waiting_successes(metrics, now)
+        metrics, now = _metrics_with_successes_waiting(fake_clock)
         for _ in range(3):
             metrics.record_success(now, 1, 0, 0)
 
@@ -782,9 +780,7 @@ class TestSuccessesCountedLater:
 
     def test_waiting_successes_stay_few(self, fake_clock: FakeClock) -> None:
         """However many successes are recorded, only a small batch ever waits uncounted."""
-        metrics = _metrics()
-        now = fake_clock.monotonic()
-        _ready_for_waiting_successes(metrics, now)
+        metrics, now = _metrics_with_successes_waiting(fake_clock)
         most = 0
         for _ in range(1_000):
             metrics.record_success(now, 1, 0, 0)
