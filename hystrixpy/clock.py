@@ -94,11 +94,11 @@ def _readers(installed: Clock) -> tuple[Callable[[], float], Callable[[], float]
 # The module-level readers, rebound by set_clock(), so a reading costs one call (for the
 # system clock, a call of time's own function). Call them as ``clock.monotonic()``
 # (through the module) so the rebinding is seen.
-_monotonic, _wall_time = _readers(_clock)
 #: Seconds on the installed clock's monotonic scale.
-monotonic: Callable[[], float] = _monotonic
+monotonic: Callable[[], float]
 #: Seconds since the epoch, from the installed clock.
-wall_time: Callable[[], float] = _wall_time
+wall_time: Callable[[], float]
+monotonic, wall_time = _readers(_clock)
 #: Acquire a lock within a timeout of the installed clock; returns whether it was acquired.
 wait: Callable[[threading.Lock, float], bool] = _clock.wait
 #: Sleep on the installed clock.
