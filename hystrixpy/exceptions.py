@@ -5,6 +5,9 @@
     Exception
      +-- HystrixError                 base of everything hystrixpy raises itself
      |    +-- HystrixRuntimeError     the command failed and no fallback answered
+     |    +-- ShortCircuitedError     a circuit was open, so the call was not made
+     |    |    +-- CircuitBreakerError  a standalone breaker (hystrixpy.breakers) is open
+     |    +-- RejectedError           a bulkhead was full, so the call was not made
      +-- BadRequestError              raised by run() for the caller's mistake;
                                       passed through unwrapped, never a fallback,
                                       never counted against the circuit
@@ -12,6 +15,8 @@
      +-- CommandTimeoutError          raise from run() to have a failure counted
                                       as TIMEOUT; also the ``__cause__`` of a
                                       timed-out execution's HystrixRuntimeError
+          +-- CallTimeoutError        a call guarded by a standalone breaker passed its
+                                      request timeout (also a HystrixError)
 
 Configuration mistakes raise :class:`ValueError` or :class:`TypeError` when
 the configuration is written; misuse of a command (executing it twice)
@@ -29,6 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BadRequestError",
+    "CallTimeoutError",
+    "CircuitBreakerError",
     "CommandTimeoutError",
     "HystrixError",
     "HystrixRuntimeError",
@@ -105,3 +112,33 @@ class ShortCircuitedError(HystrixError):
 
 class RejectedError(HystrixError):
     """A bulkhead was full, so run() was not called (the ``__cause__`` of a rejection)."""
+
+
+class CircuitBreakerError(ShortCircuitedError):
+    """A standalone circuit breaker (:mod:`hystrixpy.breakers`) is open: the call was not made.
+
+    ``breaker_name`` names the breaker; ``retry_after`` is how many seconds until
+    it lets a trial call through (``None`` when it cannot say, as while half-open).
+    """
+
+    def __init__(self, message: str, *, breaker_name: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.breaker_name = breaker_name
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_breaker_error, (str(self), self.breaker_name, self.retry_after))
+
+
+def _rebuild_breaker_error(
+    message: str, breaker_name: str, retry_after: float | None
+) -> CircuitBreakerError:
+    return CircuitBreakerError(message, breaker_name=breaker_name, retry_after=retry_after)
+
+
+class CallTimeoutError(CommandTimeoutError, HystrixError):
+    """A call guarded by a standalone breaker did not finish within its request timeout.
+
+    A :class:`TimeoutError` (and a :class:`CommandTimeoutError`, so raised out
+    of a command's ``run()`` it counts as a TIMEOUT), and a :class:`HystrixError`.
+    """
