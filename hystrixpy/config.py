@@ -141,6 +141,11 @@ def _coerce(spec: PropertySpec, name: str, raw: object) -> object:
                 value = int(text)
             except ValueError:
                 raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+        elif spec.kind is float:
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueError(f"{name} must be a number, got {raw!r}") from None
         elif spec.kind is IsolationStrategy:
             try:
                 value = IsolationStrategy[text.upper()]

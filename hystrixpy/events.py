@@ -12,7 +12,7 @@ __all__ = ["EventType", "ExecutionResult", "FailureType", "IsolationStrategy"]
 
 
 class EventType(enum.Enum):
-    """Hystrix's event types, in Hystrix's order.
+    """Hystrix's event types, in Hystrix's order, then hystrixpy's own (``RETRY``).
 
     ``is_terminal`` tells whether the event ends an execution; ``index`` is the
     event's position, used to address per-event counters; ``is_health_error``
@@ -38,6 +38,8 @@ class EventType(enum.Enum):
     CANCELLED = "CANCELLED"
     COLLAPSED = "COLLAPSED"
     COMMAND_MAX_ACTIVE = "COMMAND_MAX_ACTIVE"
+    #: hystrixpy's own: run() failed and is being tried again (one per extra attempt).
+    RETRY = "RETRY"
 
     index: int
     is_terminal: bool

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -43,13 +44,19 @@ class PropertySpec:
             ok = isinstance(value, bool)
         elif self.kind is int:
             ok = isinstance(value, int) and not isinstance(value, bool)
+        elif self.kind is float:
+            ok = (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            )
         else:
             ok = isinstance(value, self.kind)
         if not ok:
             raise ValueError(
                 f"{self.name} ({self.hystrix_name}) must be {_kind_name(self.kind)}, got {value!r}"
             )
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             if self.minimum is not None and value < self.minimum:
                 raise ValueError(
                     f"{self.name} ({self.hystrix_name}) must be >= {self.minimum}, got {value!r}"
@@ -67,6 +74,8 @@ def _kind_name(kind: type) -> str:
         return "an int"
     if kind is str:
         return "a str"
+    if kind is float:
+        return "a finite number"
     return f"an {kind.__name__}"
 
 
@@ -205,6 +214,12 @@ class CommandProperties(_PropertiesBase):
     request_cache_enabled: bool = _prop(True, "requestCache.enabled")
     request_log_enabled: bool = _prop(True, "requestLog.enabled")
     thread_pool_key_override: str | None = _prop(None, "threadPoolKeyOverride")
+    # hystrixpy's own: retries of run() inside the bulkhead and the timeout (1 attempt: none).
+    retry_max_attempts: int = _prop(1, "retry.maxAttempts", minimum=1)
+    retry_initial_delay_ms: int = _prop(100, "retry.initialDelayInMilliseconds", minimum=0)
+    retry_backoff_multiplier: float = _prop(2.0, "retry.backoffMultiplier", minimum=1)
+    retry_max_delay_ms: int = _prop(30000, "retry.maxDelayInMilliseconds", minimum=0)
+    retry_jitter: bool = _prop(True, "retry.jitter")
     explicit_fields: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     SPECS: ClassVar[Mapping[str, PropertySpec]]
@@ -287,6 +302,8 @@ CommandProperties.SPECS = _build_specs(
             if name == "execution_isolation_strategy"
             else str
             if name == "thread_pool_key_override"
+            else float
+            if name == "retry_backoff_multiplier"
             else bool
             if isinstance(default, bool)
             else int

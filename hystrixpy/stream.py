@@ -99,6 +99,8 @@ _ROLLING_COUNT_FIELDS = [
     ("rollingCountSuccess", EventType.SUCCESS),
     ("rollingCountThreadPoolRejected", EventType.THREAD_POOL_REJECTED),
     ("rollingCountTimeout", EventType.TIMEOUT),
+    # hystrixpy's own, after Hystrix's: extra attempts of run() (a command's retry policy).
+    ("rollingCountRetries", EventType.RETRY),
 ]
 
 

@@ -8,7 +8,7 @@ from hystrixpy.events import HEALTH_ERRORS, HEALTH_TOTAL
 
 class TestEventType:
     def test_order_matches_hystrix(self) -> None:
-        """Event types come in Hystrix's enum order, and index gives that position."""
+        """Event types come in Hystrix's enum order, then RETRY; index gives that position."""
         names = [event.name for event in EventType]
         assert names == [
             "EMIT",
@@ -30,6 +30,7 @@ class TestEventType:
             "CANCELLED",
             "COLLAPSED",
             "COMMAND_MAX_ACTIVE",
+            "RETRY",
         ]
         assert [event.index for event in EventType] == list(range(len(names)))
 

@@ -39,6 +39,12 @@ COMMAND_DEFAULTS: dict[str, tuple[str, object]] = {
     "requestCache.enabled": ("request_cache_enabled", True),
     "requestLog.enabled": ("request_log_enabled", True),
     "threadPoolKeyOverride": ("thread_pool_key_override", None),
+    # hystrixpy's own, named in Hystrix's style.
+    "retry.maxAttempts": ("retry_max_attempts", 1),
+    "retry.initialDelayInMilliseconds": ("retry_initial_delay_ms", 100),
+    "retry.backoffMultiplier": ("retry_backoff_multiplier", 2.0),
+    "retry.maxDelayInMilliseconds": ("retry_max_delay_ms", 30000),
+    "retry.jitter": ("retry_jitter", True),
 }
 
 POOL_DEFAULTS: dict[str, tuple[str, object]] = {
@@ -71,7 +77,7 @@ class TestCommandProperties:
         assert CommandProperties.SPECS[field_name].hystrix_name == hystrix_name
 
     def test_every_field_is_a_known_hystrix_property(self) -> None:
-        """The properties are exactly Hystrix's command properties, no more and no fewer."""
+        """The properties are Hystrix's command properties and the retry ones, no more or fewer."""
         assert {spec.hystrix_name for spec in CommandProperties.SPECS.values()} == set(
             COMMAND_DEFAULTS
         )
@@ -247,6 +253,9 @@ class TestCommandProperties:
             ("execution_isolation_strategy", "SEMAPHORE", "an IsolationStrategy"),
             ("thread_pool_key_override", 5, "a str"),
             ("execution_timeout_ms", None, "an int"),
+            ("retry_backoff_multiplier", True, "a finite number"),
+            ("retry_backoff_multiplier", "2", "a finite number"),
+            ("retry_backoff_multiplier", float("inf"), "a finite number"),
         ],
     )
     def test_rejects_values_of_the_wrong_type(

@@ -64,6 +64,7 @@ COMMAND_FIELDS = {
     "rollingCountSuccess": INT,
     "rollingCountThreadPoolRejected": INT,
     "rollingCountTimeout": INT,
+    "rollingCountRetries": INT,  # hystrixpy's own, after Hystrix's counts
     "currentConcurrentExecutionCount": INT,
     "rollingMaxConcurrentExecutionCount": INT,
     "latencyExecute_mean": INT,
@@ -178,6 +179,7 @@ ROLLING_COUNT_EVENTS = {
     "rollingCountSuccess": EventType.SUCCESS,
     "rollingCountThreadPoolRejected": EventType.THREAD_POOL_REJECTED,
     "rollingCountTimeout": EventType.TIMEOUT,
+    "rollingCountRetries": EventType.RETRY,
 }
 
 SSE_HEADERS = {
