@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from hystrixpy.circuit_breaker import CircuitBreaker, CircuitState, NoOpCircuitBreaker
 from hystrixpy.command import Command
+from hystrixpy.decorators import CommandFunction, command
 from hystrixpy.events import EventType, ExecutionResult, FailureType, IsolationStrategy
 from hystrixpy.exceptions import (
     BadRequestError,
+    CallTimeoutError,
+    CircuitBreakerError,
     CommandTimeoutError,
     HystrixError,
     HystrixRuntimeError,
     RejectedError,
+    RetryError,
     ShortCircuitedError,
 )
 from hystrixpy.hooks import ExecutionHook, HookEvent
@@ -31,14 +35,25 @@ from hystrixpy.registry import (
     thread_pool_metrics,
     unregister_hook,
 )
+from hystrixpy.retry import (
+    RetryOutcome,
+    RetryPolicy,
+    is_transient,
+    make_retryable,
+    retry,
+    retry_with_result,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BadRequestError",
+    "CallTimeoutError",
     "CircuitBreaker",
+    "CircuitBreakerError",
     "CircuitState",
     "Command",
+    "CommandFunction",
     "CommandMetrics",
     "CommandProperties",
     "CommandTimeoutError",
@@ -53,16 +68,24 @@ __all__ = [
     "IsolationStrategy",
     "NoOpCircuitBreaker",
     "RejectedError",
+    "RetryError",
+    "RetryOutcome",
+    "RetryPolicy",
     "ShortCircuitedError",
     "ThreadPoolMetrics",
     "ThreadPoolProperties",
     "__version__",
     "circuit_breaker",
+    "command",
     "command_metrics",
     "configure",
     "evict_idle",
+    "is_transient",
+    "make_retryable",
     "register_hook",
     "reset",
+    "retry",
+    "retry_with_result",
     "thread_pool",
     "thread_pool_metrics",
     "unregister_hook",

@@ -14,6 +14,8 @@ clock decides when a timeout has passed.
 
 from __future__ import annotations
 
+import datetime
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -68,7 +70,23 @@ class SystemClock:
         return lock.acquire(True, max(timeout, 0.0))
 
     def sleep(self, seconds: float) -> None:
-        """Sleep for real."""
+        """Sleep for real; while freezegun is active, move its frozen time on instead.
+
+        freezegun leaves ``time.sleep`` alone, so a sleep under a frozen clock would
+        wait for real and see no time pass. Instead the innermost freeze is ticked
+        by ``seconds``. freezegun is never imported here: it is active only if the
+        test imported it and started a freeze.
+        """
+        api = sys.modules.get("freezegun.api")
+        if api is not None and api.freeze_factories and seconds >= 0:
+            if seconds > 0:
+                factory = api.freeze_factories[-1]
+                if isinstance(factory, api.TickingDateTimeFactory):
+                    # Its tick() counts from where the freeze began, dropping the time since.
+                    factory.move_to(factory() + datetime.timedelta(seconds=seconds))
+                else:
+                    factory.tick(seconds)
+            return
         time.sleep(seconds)
 
     def __repr__(self) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from hystrixpy import clock, execution, registry
 from hystrixpy.circuit_breaker import CircuitBreaker, NoOpCircuitBreaker
 from hystrixpy.events import EventType
 from hystrixpy.properties import CommandProperties, ThreadPoolProperties
+from hystrixpy.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from hystrixpy.metrics import CommandMetrics
@@ -37,6 +39,10 @@ class Command(Generic[R]):
 
     ``command_key`` defaults to the class name and ``thread_pool_key`` to the
     group key; both may also be given per instance to ``__init__``.
+
+    ``retry = RetryPolicy(max_attempts=3)`` retries run() inside the bulkhead
+    and before the deadline; the breaker and the health counts see only the
+    execution's final outcome, and each extra attempt is a ``RETRY`` event.
     """
 
     group_key: str
@@ -44,6 +50,9 @@ class Command(Generic[R]):
     thread_pool_key: str
     properties: ClassVar[CommandProperties] = CommandProperties()
     thread_pool_properties: ClassVar[ThreadPoolProperties] = ThreadPoolProperties()
+    #: How run() is retried within one execution; its numbers become the class's
+    #: ``retry_*`` properties (so ``configure()`` can change them per key).
+    retry: ClassVar[RetryPolicy | None] = None
 
     _command_key_is_default: ClassVar[bool] = True
     _thread_pool_key_is_default: ClassVar[bool] = True
@@ -64,6 +73,7 @@ class Command(Generic[R]):
                 f"{cls.__name__}.thread_pool_properties must be a ThreadPoolProperties, "
                 f"got {cls.thread_pool_properties!r}"
             )
+        _adopt_retry_policy(cls)
         if cls.run is Command.run:
             return  # an abstract base: its subclasses name their group
         group_key = getattr(cls, "group_key", None)
@@ -84,6 +94,7 @@ class Command(Generic[R]):
                 cls.thread_pool_key,
                 cls.properties,
                 cls.thread_pool_properties,
+                cls.retry,
             )
         )
 
@@ -222,6 +233,14 @@ class Command(Generic[R]):
         return current is not None and current.executed_in_thread
 
     @property
+    def attempts(self) -> int:
+        """How many times run() was attempted (1 plus its retries; 0 if it was not called)."""
+        current = self._execution
+        if current is None or (current.execution_time_ms < 0 and not current.executed_in_thread):
+            return 0
+        return 1 + current.events.count(EventType.RETRY)
+
+    @property
     def execution_time_ms(self) -> int:
         """How long run() took, in milliseconds (-1 if it was not called or is still running)."""
         current = self._execution
@@ -229,3 +248,32 @@ class Command(Generic[R]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} command_key={self.command_key!r}>"
+
+
+_RETRY_FIELDS = {
+    "retry_max_attempts": "max_attempts",
+    "retry_initial_delay_ms": "initial_delay_ms",
+    "retry_backoff_multiplier": "backoff_multiplier",
+    "retry_max_delay_ms": "max_delay_ms",
+    "retry_jitter": "jitter",
+}
+
+
+def _adopt_retry_policy(cls: type[Command[Any]]) -> None:
+    """Make the class's retry policy's numbers its ``retry_*`` code defaults.
+
+    A policy set on this very class wins over the ``retry_*`` fields of its
+    ``properties``; an inherited one fills only the fields they leave unset.
+    """
+    policy = cls.retry
+    if policy is None:
+        return
+    if not isinstance(policy, RetryPolicy):
+        raise TypeError(f"{cls.__name__}.retry must be a RetryPolicy or None, got {policy!r}")
+    own = "retry" in cls.__dict__
+    changes = {
+        field: getattr(policy, option)
+        for field, option in _RETRY_FIELDS.items()
+        if own or field not in cls.properties.explicit_fields
+    }
+    cls.properties = dataclasses.replace(cls.properties, **changes)

@@ -1,6 +1,6 @@
 """``hystrixpy demo``: a simulated service under load, with a live table of its commands.
 
-Three commands call a simulated downstream (no network needed):
+Four commands call a simulated downstream (no network needed):
 
 * ``GetProduct`` (group Catalog, THREAD): fast and healthy.
 * ``SearchProducts`` (group Search, THREAD, a small pool with a short queue):
@@ -12,6 +12,9 @@ Three commands call a simulated downstream (no network needed):
   opens, short-circuits, lets a trial through and closes again. Its outage
   spans the same share of any run, but its sleep window is a fixed 1.5 s, so
   a run needs about three seconds or more for the whole cycle to fit.
+* ``CheckStock`` (group Inventory, SEMAPHORE): a flaky call, one try in three
+  dropped, whose retry policy tries again after a few milliseconds, so almost
+  every call succeeds; the ``retries`` column counts the extra attempts.
 
 Concurrent callers drive them for ``--duration`` seconds while a table of
 each command's breaker state and rolling counts refreshes every second. At
@@ -39,6 +42,7 @@ from hystrixpy import (
     EventType,
     HystrixRuntimeError,
     IsolationStrategy,
+    RetryPolicy,
     ThreadPoolProperties,
     clock,
 )
@@ -139,8 +143,32 @@ class ChargeCard(Command[str]):
         return "queued for later"
 
 
-_COMMANDS: list[type[Command[Any]]] = [GetProduct, SearchProducts, ChargeCard]
-_WEIGHTS = [5, 3, 3]
+class CheckStock(Command[int]):
+    """A flaky stock lookup: a third of its attempts are dropped, and retried."""
+
+    group_key = "Inventory"
+    properties = CommandProperties(
+        execution_isolation_strategy=IsolationStrategy.SEMAPHORE,
+        execution_isolation_semaphore_max_concurrent_requests=20,
+        execution_timeout_ms=200,
+    )
+    retry = RetryPolicy(max_attempts=4, initial_delay_ms=2, max_delay_ms=20)
+
+    def run(self) -> int:
+        """Count the stock; the connection drops now and then."""
+        downstream = _dependency()
+        clock.sleep(downstream.rng.uniform(0.001, 0.004))
+        if downstream.rng.random() < 1 / 3:
+            raise ConnectionError("inventory service dropped the connection")
+        return 7
+
+    def get_fallback(self) -> int:
+        """Unknown stock: let the order through."""
+        return -1
+
+
+_COMMANDS: list[type[Command[Any]]] = [GetProduct, SearchProducts, ChargeCard, CheckStock]
+_WEIGHTS = [5, 3, 3, 3]
 _COLUMNS = (
     ("command", 16),
     ("group", 10),
@@ -152,6 +180,7 @@ _COLUMNS = (
     ("rejected", 9),
     ("short-circ", 11),
     ("fallback", 9),
+    ("retries", 8),
     ("p50 ms", 7),
     ("p99 ms", 7),
 )
@@ -231,6 +260,7 @@ def _row(command_class: type[Command[Any]], previous: dict[str, int]) -> list[st
         str(rolling(EventType.THREAD_POOL_REJECTED) + rolling(EventType.SEMAPHORE_REJECTED)),
         str(rolling(EventType.SHORT_CIRCUITED)),
         str(rolling(EventType.FALLBACK_SUCCESS)),
+        str(rolling(EventType.RETRY)),
         *(str(value) for value in metrics.total_time_percentiles([50, 99])),
     ]
 
@@ -319,6 +349,7 @@ _SUMMARY_COLUMNS = (
     ("rejected", 10),
     ("short-circ", 12),
     ("fallback", 10),
+    ("retries", 9),
     ("circuit", 0),
 )
 
@@ -342,6 +373,7 @@ def _summary_row(command_class: type[Command[Any]], feed: _EventFeed) -> list[st
         str(count(EventType.THREAD_POOL_REJECTED) + count(EventType.SEMAPHORE_REJECTED)),
         str(count(EventType.SHORT_CIRCUITED)),
         str(count(EventType.FALLBACK_SUCCESS)),
+        str(count(EventType.RETRY)),
         circuit,
     ]
 

@@ -8,6 +8,8 @@
      |    +-- ShortCircuitedError     a circuit was open, so the call was not made
      |    |    +-- CircuitBreakerError  a standalone breaker (hystrixpy.breakers) is open
      |    +-- RejectedError           a bulkhead was full, so the call was not made
+     |    +-- RetryError              hystrixpy.retry: every attempt returned a result
+     |                                that retry_on_result rejected (no error to re-raise)
      +-- BadRequestError              raised by run() for the caller's mistake;
                                       passed through unwrapped, never a fallback,
                                       never counted against the circuit
@@ -40,6 +42,7 @@ __all__ = [
     "HystrixError",
     "HystrixRuntimeError",
     "RejectedError",
+    "RetryError",
     "ShortCircuitedError",
 ]
 
@@ -134,6 +137,27 @@ def _rebuild_breaker_error(
     message: str, breaker_name: str, retry_after: float | None
 ) -> CircuitBreakerError:
     return CircuitBreakerError(message, breaker_name=breaker_name, retry_after=retry_after)
+
+
+class RetryError(HystrixError):
+    """A retry (:mod:`hystrixpy.retry`) stopped while ``retry_on_result`` still rejected the result.
+
+    Raised only then: when attempts fail with errors, the last error itself is
+    re-raised. ``last_result`` is what the last attempt returned and ``attempts``
+    how many attempts were made.
+    """
+
+    def __init__(self, message: str, *, last_result: object, attempts: int) -> None:
+        super().__init__(message)
+        self.last_result = last_result
+        self.attempts = attempts
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_retry_error, (str(self), self.last_result, self.attempts))
+
+
+def _rebuild_retry_error(message: str, last_result: object, attempts: int) -> RetryError:
+    return RetryError(message, last_result=last_result, attempts=attempts)
 
 
 class CallTimeoutError(CommandTimeoutError, HystrixError):

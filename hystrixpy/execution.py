@@ -36,6 +36,7 @@ from hystrixpy import _log, clock, registry
 from hystrixpy._log import debug_switch as _debug
 from hystrixpy._timer import TimerEntry
 from hystrixpy.circuit_breaker import ALLOWED, DENIED, TRIAL
+from hystrixpy.deadline import CURRENT as _CURRENT_DEADLINE
 from hystrixpy.events import (
     EventType,
     ExecutionResult,
@@ -90,6 +91,9 @@ _F_REJECTED_THREAD_EXECUTION = FailureType.REJECTED_THREAD_EXECUTION
 _F_SHORTCIRCUIT = FailureType.SHORTCIRCUIT
 _F_TIMEOUT = FailureType.TIMEOUT
 _E_SHORT_CIRCUITED = EventType.SHORT_CIRCUITED
+_E_RETRY = EventType.RETRY
+_JUST_RETRY = (_E_RETRY,)
+_set_deadline = _CURRENT_DEADLINE.set
 _JUST_SHORT_CIRCUITED = (_E_SHORT_CIRCUITED,)
 _JUST_FALLBACK_SUCCESS = (EventType.FALLBACK_SUCCESS,)
 _REJECTIONS = (FailureType.REJECTED_THREAD_EXECUTION, FailureType.REJECTED_SEMAPHORE_EXECUTION)
@@ -240,6 +244,8 @@ class Execution(ExecutionResult, Generic[R]):
 
     trial = False
     concurrency = 0
+    #: RETRY events in ``events``, each counted by the metrics as it happened.
+    retries = 0
     #: Events already in ``events`` but not yet counted by the metrics.
     uncounted: tuple[EventType, ...] = ()
 
@@ -298,7 +304,7 @@ class Execution(ExecutionResult, Generic[R]):
 
     # -- SEMAPHORE isolation -------------------------------------------------
 
-    def run_on_caller(self) -> R:
+    def run_on_caller(self) -> R:  # noqa: PLR0915 - the hottest path, written out on purpose
         """Run on the caller's thread under the execution semaphore."""
         state = self.state
         semaphore = state.execution_semaphore
@@ -320,14 +326,22 @@ class Execution(ExecutionResult, Generic[R]):
         rolling = metrics.rolling
         if concurrency > rolling.current_peak or start >= rolling.bucket_end:
             metrics.note_concurrency(concurrency, start)
+        # In a copy of the caller's context, as on a worker: run()'s changes stay with it,
+        # and what run() calls can read its deadline (hystrixpy.deadline).
+        context = _copy_context()
+        timeout = state.timeout_seconds
+        if timeout is not None:
+            context.run(_set_deadline, start + timeout)
+        policy = state.retry_policy
         try:
-            # In a copy of the caller's context, as on a worker: run()'s changes stay with it.
-            value = _copy_context().run(self.command.run)
+            if policy is None:
+                value = context.run(self.command.run)
+            else:
+                value = context.run(policy.run, self.command.run, self.note_retry)
         except BaseException as error:
             semaphore.release()
             end = clock.monotonic()
             self.execution_time_ms = _floor((end - start) * 1000.0 + 0.5)
-            timeout = state.timeout_seconds
             if timeout is not None and end > start + timeout and isinstance(error, Exception):
                 self.run_exception = error
                 return self.timeout(end, run_finished=True)
@@ -338,7 +352,6 @@ class Execution(ExecutionResult, Generic[R]):
             semaphore.permits.append(None)
         end = clock.monotonic()
         elapsed_ms = self.execution_time_ms = _floor((end - start) * 1000.0 + 0.5)
-        timeout = state.timeout_seconds
         if timeout is not None and end > start + timeout:
             return self.timeout(end, run_finished=True)
         # succeed(), written out for the commonest outcome of all (run() and the caller's wait
@@ -452,8 +465,15 @@ class Execution(ExecutionResult, Generic[R]):
         self.executed_in_thread = True
         error: BaseException | None = None
         value: Any = None
+        timeout = state.timeout_seconds
+        if timeout is not None:
+            _set_deadline(self.start + timeout)  # in this execution's own context
+        policy = state.retry_policy
         try:
-            value = self.command.run()
+            if policy is None:
+                value = self.command.run()
+            else:
+                value = policy.run(self.command.run, self.note_retry)
         except BaseException as raised:  # handed to the caller below
             error = raised
         end = clock.monotonic()
@@ -482,6 +502,22 @@ class Execution(ExecutionResult, Generic[R]):
             task = _TimedOut(self, clock.monotonic())
             if not registry.deadline_pool().try_dispatch(task):
                 task()
+
+    def note_retry(self, error: BaseException, attempt: int, delay_ms: float) -> None:
+        """run() failed and its retry policy will try again: count a RETRY (the policy's listener).
+
+        Counted at once, so the rolling count shows retries as they happen. Once
+        the deadline has settled a thread-isolated execution, a retry its worker
+        still makes is counted but no longer added to the execution's events.
+        """
+        now = clock.monotonic()
+        self.state.metrics.record(_JUST_RETRY, now)
+        if self.executed_in_thread and not self._claim:
+            return
+        self.events.append(_E_RETRY)
+        self.retries += 1
+        if _hooks.active:
+            _hooks.notify("on_event", self.command, _E_RETRY)
 
     @staticmethod
     def settle(future: Future[R], step: Callable[[], R], *, on_caller: bool = False) -> None:
@@ -677,7 +713,7 @@ class Execution(ExecutionResult, Generic[R]):
         The first record of an execution carries run()'s latency and concurrency;
         the final one the total latency the caller saw.
         """
-        first = len(self.events) == len(self.uncounted)
+        first = len(self.events) == len(self.uncounted) + self.retries
         self.events += events
         total_ms = -1
         if final:
@@ -730,6 +766,7 @@ ATTRIBUTES = (
     "state",
     "trial",
     "concurrency",
+    "retries",
     "uncounted",
     "execution_time_ms",
     "total_time_ms",

@@ -216,9 +216,9 @@ class CommandProperties(_PropertiesBase):
     thread_pool_key_override: str | None = _prop(None, "threadPoolKeyOverride")
     # hystrixpy's own: retries of run() inside the bulkhead and the timeout (1 attempt: none).
     retry_max_attempts: int = _prop(1, "retry.maxAttempts", minimum=1)
-    retry_initial_delay_ms: int = _prop(100, "retry.initialDelayInMilliseconds", minimum=0)
+    retry_initial_delay_ms: float = _prop(100, "retry.initialDelayInMilliseconds", minimum=0)
     retry_backoff_multiplier: float = _prop(2.0, "retry.backoffMultiplier", minimum=1)
-    retry_max_delay_ms: int = _prop(30000, "retry.maxDelayInMilliseconds", minimum=0)
+    retry_max_delay_ms: float = _prop(30000, "retry.maxDelayInMilliseconds", minimum=0)
     retry_jitter: bool = _prop(True, "retry.jitter")
     explicit_fields: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
@@ -294,6 +294,10 @@ def _check_divides(props: object, time_field: str, buckets_field: str) -> None:
         raise ValueError(f"{buckets_field}={buckets!r} must divide {time_field}={window!r} evenly")
 
 
+# The command properties that take any finite number (the others of int type take whole ones).
+_FLOAT_FIELDS = frozenset(
+    {"retry_initial_delay_ms", "retry_backoff_multiplier", "retry_max_delay_ms"}
+)
 CommandProperties.SPECS = _build_specs(
     CommandProperties,
     {
@@ -303,7 +307,7 @@ CommandProperties.SPECS = _build_specs(
             else str
             if name == "thread_pool_key_override"
             else float
-            if name == "retry_backoff_multiplier"
+            if name in _FLOAT_FIELDS
             else bool
             if isinstance(default, bool)
             else int

@@ -7,6 +7,7 @@ runtime state and keeps the configuration.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from hystrixpy.config import Configuration
 from hystrixpy.hooks import HookRegistry
 from hystrixpy.metrics import CommandMetrics, ThreadPoolMetrics
 from hystrixpy.properties import CommandProperties, ThreadPoolProperties
+from hystrixpy.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from hystrixpy.command import Command
@@ -42,6 +44,22 @@ __all__ = [
 ]
 
 
+def _retry_policy(
+    properties: CommandProperties, declared: RetryPolicy | None
+) -> RetryPolicy | None:
+    """run()'s retry policy: the class's, with the resolved numbers; ``None`` for one attempt."""
+    if properties.retry_max_attempts <= 1:
+        return None
+    return dataclasses.replace(
+        declared if declared is not None else RetryPolicy(),
+        max_attempts=properties.retry_max_attempts,
+        initial_delay_ms=properties.retry_initial_delay_ms,
+        backoff_multiplier=properties.retry_backoff_multiplier,
+        max_delay_ms=properties.retry_max_delay_ms,
+        jitter=properties.retry_jitter,
+    )
+
+
 def _timeout_seconds(properties: CommandProperties) -> float | None:
     """An execution's time budget in seconds, ``None`` when timeouts are off."""
     if not properties.execution_timeout_enabled:
@@ -59,15 +77,20 @@ class CommandKeyState:
         thread_pool_key: str,
         declared: CommandProperties,
         declared_pool: ThreadPoolProperties,
+        *,
+        declared_retry: RetryPolicy | None = None,
     ) -> None:
         self.command_key = command_key
         self.group_key = group_key
         self.declared = declared
         self.declared_pool = declared_pool
+        self.declared_retry = declared_retry
         self.default_pool_key = thread_pool_key
         self.config_version = _config.version
         self.properties = _config.command_properties(command_key, declared)
         self.timeout_seconds = _timeout_seconds(self.properties)
+        #: How run() is retried within one execution (``None``: it is attempted once).
+        self.retry_policy = _retry_policy(self.properties, declared_retry)
         self.thread_pool_key = self.properties.thread_pool_key_override or thread_pool_key
         self.metrics = CommandMetrics(command_key, group_key, self.thread_pool_key, self.properties)
         self.circuit_breaker: CircuitBreaker | NoOpCircuitBreaker = self._new_breaker()
@@ -104,6 +127,7 @@ class CommandKeyState:
         properties = _config.command_properties(self.command_key, self.declared)
         self.properties = properties
         self.timeout_seconds = _timeout_seconds(properties)
+        self.retry_policy = _retry_policy(properties, self.declared_retry)
         self.thread_pool_key = properties.thread_pool_key_override or self.default_pool_key
         self.metrics.reconfigure(properties)
         if properties.circuit_breaker_enabled != isinstance(self.circuit_breaker, CircuitBreaker):
@@ -156,6 +180,7 @@ class Declaration:
     thread_pool_key: str
     properties: CommandProperties
     thread_pool_properties: ThreadPoolProperties
+    retry: RetryPolicy | None = None
 
 
 def declare(declaration: Declaration) -> None:
@@ -190,6 +215,7 @@ def _declared_state(declaration: Declaration) -> CommandKeyState:
         declaration.thread_pool_key,
         declaration.properties,
         declaration.thread_pool_properties,
+        declared_retry=declaration.retry,
     )
 
 
@@ -199,6 +225,8 @@ def command_state(
     thread_pool_key: str,
     declared: CommandProperties,
     declared_pool: ThreadPoolProperties,
+    *,
+    declared_retry: RetryPolicy | None = None,
 ) -> CommandKeyState:
     """The state of ``command_key``, created on first use (its first class's properties win)."""
     state = _states.get(command_key)
@@ -207,7 +235,12 @@ def command_state(
             state = _states.get(command_key)
             if state is None:
                 state = CommandKeyState(
-                    command_key, group_key, thread_pool_key, declared, declared_pool
+                    command_key,
+                    group_key,
+                    thread_pool_key,
+                    declared,
+                    declared_pool,
+                    declared_retry=declared_retry,
                 )
                 _states[command_key] = state
     if state.config_version != _config.version:
@@ -224,6 +257,7 @@ def state_of(command: Command[Any]) -> CommandKeyState:
         command.thread_pool_key,
         cls.properties,
         cls.thread_pool_properties,
+        declared_retry=cls.retry,
     )
 
 
@@ -418,9 +452,13 @@ def configuration() -> Configuration:
 def reset() -> None:
     """Forget every breaker, metric, pool (shut down), configuration override and hook.
 
-    Meant for tests and reloads. Work already queued on a pool still runs.
+    Standalone breakers (:mod:`hystrixpy.breakers`) are forgotten too. Meant
+    for tests and reloads. Work already queued on a pool still runs.
     """
+    from hystrixpy import breakers  # noqa: PLC0415 - a pattern; the registry needs it only here
+
     global _timer, _deadline_pool
+    breakers.clear()
     with _lock:
         pools = [entry[0] for entry in _pools.values()]
         if _deadline_pool is not None:

@@ -31,12 +31,27 @@ _POLL_INTERVAL = 0.001
 
 
 class FakeClock:
-    """A clock whose time moves only when told to; follows :class:`hystrixpy.clock.Clock`."""
+    """A clock whose time moves only when told to; follows :class:`hystrixpy.clock.Clock`.
 
-    def __init__(self, start: float = 1000.0, wall_start: float = 1_700_000_000.0) -> None:
+    By default :meth:`sleep` blocks until another thread advances time. With
+    ``sleep_advances=True`` a sleep moves time on by its own length at once, for
+    single-threaded tests of code that sleeps (retries). Either way ``sleeps``
+    lists the seconds of every :meth:`sleep` call, in order.
+    """
+
+    def __init__(
+        self,
+        start: float = 1000.0,
+        wall_start: float = 1_700_000_000.0,
+        *,
+        sleep_advances: bool = False,
+    ) -> None:
         self._lock = threading.Lock()
         self._now = start
         self._wall_offset = wall_start - start
+        self._sleep_advances = sleep_advances
+        #: The seconds asked of each sleep() call so far, in order.
+        self.sleeps: list[float] = []
 
     def monotonic(self) -> float:
         """The fake monotonic time, in seconds."""
@@ -67,7 +82,14 @@ class FakeClock:
                 return lock.acquire(False)
 
     def sleep(self, seconds: float) -> None:
-        """Block until fake time has moved ``seconds`` on (someone else must advance it)."""
+        """Block until fake time has moved ``seconds`` on (someone else must advance it).
+
+        With ``sleep_advances=True``, move time on by ``seconds`` and return at once.
+        """
+        self.sleeps.append(seconds)
+        if self._sleep_advances:
+            self.advance(seconds)
+            return
         never_released = threading.Lock()
         never_released.acquire()
         self.wait(never_released, seconds)

@@ -21,7 +21,8 @@ _SEEDS = (1, 3, 7)
 _SECONDS = 3.0  # the shortest run in which the payments circuit can open and close again
 _SUMMARY_ROW = re.compile(
     r"^  (?P<command>\w+)\s+(?P<success>\d+)\s+(?P<failure>\d+)\s+(?P<timeout>\d+)"
-    r"\s+(?P<rejected>\d+)\s+(?P<short_circuited>\d+)\s+(?P<fallback>\d+)\s+(?P<circuit>.+)$",
+    r"\s+(?P<rejected>\d+)\s+(?P<short_circuited>\d+)\s+(?P<fallback>\d+)\s+(?P<retries>\d+)"
+    r"\s+(?P<circuit>.+)$",
     re.MULTILINE,
 )
 _CYCLE = re.compile(r"opened (\d+)x, half-open (\d+)x, closed again (\d+)x; ends (\w+)")
@@ -50,7 +51,7 @@ def demo_run(request: pytest.FixtureRequest) -> _Run:
         command = row.pop("command")
         circuits[command] = row.pop("circuit")
         counts[command] = {name: int(value) for name, value in row.items()}
-    assert set(counts) == {"GetProduct", "SearchProducts", "ChargeCard"}, summary
+    assert set(counts) == {"GetProduct", "SearchProducts", "ChargeCard", "CheckStock"}, summary
     return _Run(text, counts, circuits)
 
 
@@ -66,11 +67,12 @@ class TestRunDemo:
             "rejected",
             "short-circ",
             "fallback",
+            "retries",
             "p50 ms",
             "p99 ms",
         ):
             assert heading in demo_run.text
-        for command in ("GetProduct", "SearchProducts", "ChargeCard"):
+        for command in ("GetProduct", "SearchProducts", "ChargeCard", "CheckStock"):
             assert command in demo_run.text
         assert demo_run.text.count("hystrixpy demo:") == round(_SECONDS)
         assert "\033[H\033[2J" not in demo_run.text
@@ -105,6 +107,16 @@ class TestRunDemo:
         assert int(closed) >= 1
         assert final == "CLOSED"
 
+    def test_flaky_command_is_saved_by_its_retries(self, demo_run: _Run) -> None:
+        """CheckStock retries dropped attempts, so nearly every call succeeds and none fails."""
+        stock = demo_run.counts["CheckStock"]
+        assert stock["retries"] > 0, stock
+        assert stock["success"] > stock["retries"], stock
+        assert stock["success"] > 10 * stock["failure"], stock
+        assert demo_run.circuits["CheckStock"] == "stayed CLOSED"
+        for name in ("GetProduct", "SearchProducts", "ChargeCard"):
+            assert demo_run.counts[name]["retries"] == 0, name
+
 
 class TestSummary:
     def test_a_summary_before_any_call_shows_zeros(self) -> None:
@@ -112,7 +124,7 @@ class TestSummary:
         text = _summary(_EventFeed(started=0.0))
         assert text.startswith("summary of the whole run:\n")
         rows = {match["command"]: match.groupdict() for match in _SUMMARY_ROW.finditer(text)}
-        assert set(rows) == {"GetProduct", "SearchProducts", "ChargeCard"}
+        assert set(rows) == {"GetProduct", "SearchProducts", "ChargeCard", "CheckStock"}
         for row in rows.values():
             assert {row[name] for name in ("success", "timeout", "rejected")} == {"0"}
         assert rows["ChargeCard"]["circuit"] == "stayed CLOSED"
