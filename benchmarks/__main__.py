@@ -51,7 +51,7 @@ def _table(pinned: list[Row], unpinned: dict[int, Row]) -> str:
         "| ratio, pinned | ratio, unpinned | target | met |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in pinned:
+    for row in sorted(pinned, key=lambda row: row.number):
         other = unpinned.get(row.number)
         met = "-" if row.met is None else ("yes" if row.met else "**no**")
         note = f" ({row.note})" if row.note else ""

@@ -159,6 +159,16 @@ def _trivial() -> int:
     return 1
 
 
+@hystrixpy.command(
+    group_key="BenchSemaphore",
+    command_key="DecoratedTrivial",
+    isolation="SEMAPHORE",
+    execution_isolation_semaphore_max_concurrent_requests=100,
+)
+def decorated_trivial() -> int:
+    return 1
+
+
 # -- scenarios --------------------------------------------------------------------------
 
 
@@ -276,6 +286,25 @@ def short_circuit_vs_pybreaker(settings: Settings) -> Row:
         ratio,
         "<= 1.0x",
         ratio <= 1.0,
+    )
+
+
+def decorated_vs_command(settings: Settings) -> Row:
+    cand, base, ratio = interleaved(
+        decorated_trivial,
+        lambda: SemaphoreTrivial().execute(),
+        settings.fast_calls,
+        settings.rounds,
+    )
+    return Row(
+        12,
+        "@command-decorated function, semaphore, trivial",
+        cand,
+        "Command subclass execute()",
+        base,
+        ratio,
+        "<= 1.15x",
+        ratio <= 1.15,
     )
 
 
@@ -588,6 +617,7 @@ TIMED = [
     thread_vs_executor,
     thread_vs_pyresilience,
     short_circuit_vs_pybreaker,
+    decorated_vs_command,
 ]
 ONCE = [
     concurrent_callers,

@@ -27,6 +27,7 @@ the function, the instance (or class) first for methods (and classmethods).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast, overload
@@ -81,19 +82,19 @@ class CommandFunction(Protocol[P, R]):
 class _Call(Command[Any]):
     """The base of the generated commands: one call of the function, with its arguments.
 
-    It has no ``run()`` of its own, so it stays an abstract base (with no key
-    to register); each generated class gets :func:`_run_the_call` as its run().
+    ``_call`` holds the function, the instance or class it is bound to (``None``
+    for a function), and the arguments. The base has no ``run()`` of its own, so
+    it stays abstract (with no key to register); each generated class gets
+    :func:`_run_the_call` as its run().
     """
 
-    _function: Callable[..., Any]
-    _instance: object
-    _args: tuple[Any, ...]
-    _kwargs: dict[str, Any]
+    _call: tuple[Callable[..., Any], object, tuple[Any, ...], dict[str, Any]]
 
 
 def _run_the_call(self: _Call) -> Any:
     """A generated command's run(): call the function with the call's arguments."""
-    return self._function(*self._args, **self._kwargs)
+    function, _, args, kwargs = self._call
+    return function(*args, **kwargs)
 
 
 class _CallWithFallback(_Call):
@@ -103,13 +104,13 @@ class _CallWithFallback(_Call):
 
     def get_fallback(self) -> Any:
         """Call the fallback with the call's arguments (the instance or class first)."""
-        instance = self._instance
+        _, instance, args, kwargs = self._call
         if instance is None:
-            return self._fallback(*self._args, **self._kwargs)
-        return self._fallback(instance, *self._args, **self._kwargs)
+            return self._fallback(*args, **kwargs)
+        return self._fallback(instance, *args, **kwargs)
 
 
-def _prepare(
+def _new_call(
     cls: type[_Call],
     wrapped: Callable[..., Any],
     instance: object,
@@ -118,10 +119,7 @@ def _prepare(
 ) -> _Call:
     """One call's command instance, made without ``__init__`` (this is every call's cost)."""
     call: _Call = _new_instance(cls)
-    call._function = wrapped
-    call._instance = instance
-    call._args = args
-    call._kwargs = kwargs
+    call._call = (wrapped, instance, args, kwargs)
     return call
 
 
@@ -129,7 +127,7 @@ class _CommandFunctionMixin:
     """``queue()`` and ``command_class`` on the unbound and the bound wrappers alike."""
 
     _self_command_class: type[_Call]
-    _self_queue: wrapt.FunctionWrapper[Any, Any]
+    _self_queue: Any
     _self_parent: Any
     _self_instance: Any
     _self_owner: Any
@@ -143,9 +141,8 @@ class _CommandFunctionMixin:
         """Start the command and return a future of its value at once."""
         queue: Callable[..., Future[Any]] = self._self_queue
         if self._self_parent is not None:  # bound: bind the queueing wrapper the same way
-            queue = queue.__get__(self._self_instance, self._self_owner)
-        result: Future[Any] = queue(*args, **kwargs)
-        return result
+            queue = self._self_queue.__get__(self._self_instance, self._self_owner)
+        return queue(*args, **kwargs)
 
 
 class _BoundCommandFunction(_CommandFunctionMixin, wrapt.BoundFunctionWrapper[Any, Any]):
@@ -156,6 +153,47 @@ class _CommandFunction(_CommandFunctionMixin, wrapt.FunctionWrapper[Any, Any]):
     """The wrapper ``@command`` returns."""
 
     __bound_function_wrapper__ = _BoundCommandFunction
+
+
+def _wrapper_of(cls: type[_Call], function: Callable[..., Any]) -> _CommandFunction:
+    """The wrapper of ``function``, whose calls execute instances of ``cls``.
+
+    wrapt's own call path looks for ``__self__`` on the function first, which for
+    a plain function costs a raised and cleared AttributeError per call (about a
+    third of an execution). A plain function's wrapper therefore gets a class of
+    its own whose ``__call__`` goes straight to the command; bound methods,
+    classmethods and staticmethods take wrapt's path, through ``__get__``.
+    """
+
+    def execute_call(
+        wrapped: Callable[..., Any],
+        instance: object,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        return _execute(_new_call(cls, wrapped, instance, args, kwargs))
+
+    def queue_call(
+        wrapped: Callable[..., Any],
+        instance: object,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Future[Any]:
+        return _queue(_new_call(cls, wrapped, instance, args, kwargs))
+
+    wrapper_class: type[_CommandFunction] = _CommandFunction
+    if inspect.isfunction(function):
+
+        def __call__(self: _CommandFunction, *args: Any, **kwargs: Any) -> Any:
+            call: _Call = _new_instance(cls)  # _new_call(), written out: every call runs this
+            call._call = (function, None, args, kwargs)
+            return _execute(call)
+
+        wrapper_class = type(cls.__name__, (_CommandFunction,), {"__call__": __call__})
+    wrapper = wrapper_class(function, execute_call)
+    wrapper._self_command_class = cls
+    wrapper._self_queue = wrapt.FunctionWrapper(cast(Any, function), queue_call)
+    return wrapper
 
 
 def command(
@@ -218,31 +256,7 @@ def command(
             namespace["_fallback"] = staticmethod(fallback)
         cls = type(getattr(target, "__name__", "command"), (base,), namespace)
 
-        def execute_call(
-            wrapped: Callable[..., Any],
-            instance: object,
-            args: tuple[Any, ...],
-            kwargs: dict[str, Any],
-        ) -> Any:
-            # _prepare(), written out: this runs on every call.
-            call: _Call = _new_instance(cls)
-            call._function = wrapped
-            call._instance = instance
-            call._args = args
-            call._kwargs = kwargs
-            return _execute(call)
-
-        def queue_call(
-            wrapped: Callable[..., Any],
-            instance: object,
-            args: tuple[Any, ...],
-            kwargs: dict[str, Any],
-        ) -> Future[Any]:
-            return _queue(_prepare(cls, wrapped, instance, args, kwargs))
-
-        wrapper = _CommandFunction(function, execute_call)
-        wrapper._self_command_class = cls
-        wrapper._self_queue = cast(Any, wrapt.FunctionWrapper(cast(Any, function), queue_call))
+        wrapper = _wrapper_of(cls, function)
         return cast("CommandFunction[P, R]", wrapper)
 
     return decorate
