@@ -611,6 +611,13 @@ def parts_of_execute(settings: Settings) -> list[tuple[str, Measure]]:
     return measured
 
 
+def retry_row(settings: Settings) -> Row:
+    """Row 14, in its own module (benchmarks.retry_bench)."""
+    from benchmarks.retry_bench import row
+
+    return row(settings)
+
+
 TIMED = [
     semaphore_vs_pybreaker,
     semaphore_vs_pyresilience,
@@ -618,6 +625,7 @@ TIMED = [
     thread_vs_pyresilience,
     short_circuit_vs_pybreaker,
     decorated_vs_command,
+    retry_row,
 ]
 ONCE = [
     concurrent_callers,
