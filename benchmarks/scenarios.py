@@ -611,6 +611,13 @@ def parts_of_execute(settings: Settings) -> list[tuple[str, Measure]]:
     return measured
 
 
+def breaker_row(settings: Settings) -> Row:
+    """Row 13, in its own module (benchmarks.breaker_bench)."""
+    from benchmarks.breaker_bench import row
+
+    return row(settings)
+
+
 def retry_row(settings: Settings) -> Row:
     """Row 14, in its own module (benchmarks.retry_bench)."""
     from benchmarks.retry_bench import row
@@ -625,6 +632,7 @@ TIMED = [
     thread_vs_pyresilience,
     short_circuit_vs_pybreaker,
     decorated_vs_command,
+    breaker_row,
     retry_row,
 ]
 ONCE = [

@@ -6,6 +6,8 @@ bulkhead, a timeout, a circuit breaker, rolling metrics and a fallback.
 
 from __future__ import annotations
 
+from hystrixpy import breakers
+from hystrixpy.breakers import Breaker, BreakerConfig, BreakerStats
 from hystrixpy.circuit_breaker import CircuitBreaker, CircuitState, NoOpCircuitBreaker
 from hystrixpy.command import Command
 from hystrixpy.decorators import CommandFunction, command
@@ -48,6 +50,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BadRequestError",
+    "Breaker",
+    "BreakerConfig",
+    "BreakerStats",
     "CallTimeoutError",
     "CircuitBreaker",
     "CircuitBreakerError",
@@ -75,6 +80,7 @@ __all__ = [
     "ThreadPoolMetrics",
     "ThreadPoolProperties",
     "__version__",
+    "breakers",
     "circuit_breaker",
     "command",
     "command_metrics",

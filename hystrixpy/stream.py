@@ -32,11 +32,11 @@ from typing import Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from hystrixpy import _log, clock, registry
+from hystrixpy import _log, breakers, clock, registry
+from hystrixpy.breakers import Monitored
 from hystrixpy.bulkhead import ThreadPoolBulkhead
 from hystrixpy.circuit_breaker import CircuitBreaker
 from hystrixpy.events import EventType
-from hystrixpy.registry import CommandKeyState
 
 __all__ = [
     "CLIENT_GONE_KEY",
@@ -111,7 +111,7 @@ def _wall_ms() -> int:
     return int(clock.wall_time() * 1000)
 
 
-def command_message(state: CommandKeyState, current_time_ms: int | None = None) -> dict[str, Any]:
+def command_message(state: Monitored, current_time_ms: int | None = None) -> dict[str, Any]:
     """The ``HystrixCommand`` message of one command key, in Hystrix's field order."""
     fixed = _fixed_fields(state)
     return {**fixed.head, **_live_fields(state, current_time_ms), **fixed.tail}
@@ -147,7 +147,7 @@ def _live_template() -> str:
 _LIVE_TEMPLATE = _live_template()
 
 
-def _live_values(state: CommandKeyState, current_time_ms: int | None) -> list[Any]:
+def _live_values(state: Monitored, current_time_ms: int | None) -> list[Any]:
     """The live fields' values in :data:`_LIVE_TEMPLATE`'s order."""
     snapshot = state.metrics.snapshot(_PERCENTS)
     breaker = state.circuit_breaker
@@ -169,7 +169,7 @@ def _live_values(state: CommandKeyState, current_time_ms: int | None) -> list[An
     ]
 
 
-def _live_fields(state: CommandKeyState, current_time_ms: int | None) -> dict[str, Any]:
+def _live_fields(state: Monitored, current_time_ms: int | None) -> dict[str, Any]:
     """The fields of a command message that change from one interval to the next."""
     values = _live_values(state, current_time_ms)
     scalars = len(_LIVE_SCALARS)
@@ -189,21 +189,26 @@ class _FixedFields:
     """The fields of a key's command message that only a configuration change alters."""
 
     config_version: int
+    timeout_ms: int  # the timeout in force when they were made
     head: dict[str, Any]  # before the live fields
     tail: dict[str, Any]  # after them
     template: str  # the whole ``data:`` event, with the live fields' %-placeholders
 
 
 # Made again only after a configuration change (the key's state knows its version).
-_FIXED: weakref.WeakKeyDictionary[CommandKeyState, _FixedFields] = weakref.WeakKeyDictionary()
+_FIXED: weakref.WeakKeyDictionary[Monitored, _FixedFields] = weakref.WeakKeyDictionary()
 
 
-def _fixed_fields(state: CommandKeyState) -> _FixedFields:
+def _fixed_fields(state: Monitored) -> _FixedFields:
     fixed = _FIXED.get(state)
-    if fixed is not None and fixed.config_version == state.config_version:
+    timeout_ms = state.timeout_ms  # the timeout in force (an adaptive one moves)
+    if (
+        fixed is not None
+        and fixed.config_version == state.config_version
+        and fixed.timeout_ms == timeout_ms
+    ):
         return fixed
     properties = state.properties
-    timeout_ms = properties.execution_timeout_ms
     head = {"type": "HystrixCommand", "name": state.command_key, "group": state.group_key}
     tail = {
         "propertyValue_circuitBreakerRequestVolumeThreshold": (
@@ -243,12 +248,12 @@ def _fixed_fields(state: CommandKeyState) -> _FixedFields:
     head_json = _ENCODER.encode(head)[:-1].replace("%", "%%")  # a key may hold a "%"
     tail_json = _ENCODER.encode(tail)[1:].replace("%", "%%")
     template = f"data: {head_json},{_LIVE_TEMPLATE},{tail_json}\n\n"
-    fixed = _FixedFields(state.config_version, head, tail, template)
+    fixed = _FixedFields(state.config_version, timeout_ms, head, tail, template)
     _FIXED[state] = fixed
     return fixed
 
 
-def _command_frame(state: CommandKeyState, current_time_ms: int) -> bytes:
+def _command_frame(state: Monitored, current_time_ms: int) -> bytes:
     """:func:`command_message` as a ready ``data:`` event, filled into its key's template."""
     template = _fixed_fields(state).template
     values = _live_values(state, current_time_ms)
@@ -284,7 +289,7 @@ def pool_message(pool: ThreadPoolBulkhead, current_time_ms: int | None = None) -
 
 
 def messages() -> list[dict[str, Any]]:
-    """One message per known command key and per pool, as of now."""
+    """One message per known command key, standalone breaker and pool, as of now."""
     now_ms = _wall_ms()
     states = _known_states()
     found = [command_message(state, now_ms) for state in states]
@@ -300,12 +305,13 @@ def frame() -> bytes:
     return b"".join(chunks)
 
 
-def _known_states() -> list[CommandKeyState]:
+def _known_states() -> list[Monitored]:
+    """Every command key in use or declared, then every standalone breaker (as a command)."""
     states = registry.declared_states()
     for state in states:
         if state.properties.execution_isolation_strategy.name == "THREAD":
             state.pool(state.thread_pool_key)  # so a pool shows before its first task
-    return states
+    return [*states, *breakers.monitored()]
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)

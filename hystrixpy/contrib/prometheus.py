@@ -31,11 +31,12 @@ except ImportError as error:
         "install it with pip install 'hystrixpy[prometheus]'"
     ) from error
 
+from hystrixpy import breakers as _breakers
 from hystrixpy import registry as _registry
+from hystrixpy.breakers import Monitored
 from hystrixpy.bulkhead import ThreadPoolBulkhead
 from hystrixpy.circuit_breaker import CircuitState
 from hystrixpy.events import EventType, IsolationStrategy
-from hystrixpy.registry import CommandKeyState
 
 __all__ = ["HystrixCollector", "register"]
 
@@ -65,12 +66,18 @@ class HystrixCollector:
         return _Families().families
 
     def collect(self) -> Iterator[Metric]:
-        """Every family, with samples for each command key and thread pool, read now."""
+        """Every family, with samples for each command key, standalone breaker and pool, read now.
+
+        A standalone breaker (:mod:`hystrixpy.breakers`) is exported as a command
+        key named after it, in its group (``breakers`` unless it says otherwise).
+        """
         families = _Families()
         for state in _registry.declared_states():
             if state.properties.execution_isolation_strategy is IsolationStrategy.THREAD:
                 state.pool(state.thread_pool_key)  # so a pool shows before its first task
             families.add_command(state)
+        for view in _breakers.monitored():
+            families.add_command(view)
         for pool in _registry.thread_pools():
             families.add_pool(pool)
         return iter(families.families)
@@ -112,6 +119,11 @@ class _Families:
             "hystrix_command_circuit_state",
             "1 for the circuit breaker's state now (closed, open or half_open), 0 for the others.",
             (*command, "state"),
+        )
+        self.timeout = gauge(
+            "hystrix_command_timeout_seconds",
+            "The execution timeout in force (an adaptive timeout's current value).",
+            command,
         )
         self.error_percentage = gauge(
             "hystrix_command_error_percentage",
@@ -202,7 +214,7 @@ class _Families:
         self.families.append(family)
         return family
 
-    def add_command(self, state: CommandKeyState) -> None:
+    def add_command(self, state: Monitored) -> None:
         """Add the samples of one command key."""
         labels = [state.command_key, state.group_key]
         metrics = state.metrics
@@ -214,6 +226,7 @@ class _Families:
             self.circuit_state.add_metric(
                 [*labels, state_name], 1 if circuit_state is current else 0
             )
+        self.timeout.add_metric(labels, _seconds(state.timeout_ms))
         snapshot = metrics.snapshot(_PERCENTS)
         self.error_percentage.add_metric(labels, snapshot.health.error_percentage)
         self.requests.add_metric(labels, snapshot.health.total_requests)
