@@ -9,7 +9,11 @@
      |    |    +-- CircuitBreakerError  a standalone breaker (hystrixpy.breakers) is open
      |    +-- RejectedError           a bulkhead was full, so the call was not made
      |    +-- RetryError              hystrixpy.retry: every attempt returned a result
-     |                                that retry_on_result rejected (no error to re-raise)
+     |    |                           that retry_on_result rejected (no error to re-raise)
+     |    +-- RateLimitExceeded       hystrixpy.ratelimit: no permit within the time
+     |                                allowed; ``retry_after`` says when to try again
+     |    +-- AllFallbacksFailed      hystrixpy.fallback: every level of a chain failed;
+     |                                an ExceptionGroup on Python 3.11+ (except* works)
      +-- BadRequestError              raised by run() for the caller's mistake;
                                       passed through unwrapped, never a fallback,
                                       never counted against the circuit
@@ -27,6 +31,8 @@ raises :class:`RuntimeError`.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hystrixpy.events import FailureType
@@ -35,12 +41,14 @@ if TYPE_CHECKING:
     from hystrixpy.command import Command
 
 __all__ = [
+    "AllFallbacksFailed",
     "BadRequestError",
     "CallTimeoutError",
     "CircuitBreakerError",
     "CommandTimeoutError",
     "HystrixError",
     "HystrixRuntimeError",
+    "RateLimitExceeded",
     "RejectedError",
     "RetryError",
     "ShortCircuitedError",
@@ -158,6 +166,66 @@ class RetryError(HystrixError):
 
 def _rebuild_retry_error(message: str, last_result: object, attempts: int) -> RetryError:
     return RetryError(message, last_result=last_result, attempts=attempts)
+
+
+class RateLimitExceeded(HystrixError):
+    """A rate limiter (:mod:`hystrixpy.ratelimit`) gave no permit within the time allowed.
+
+    ``limiter`` is the limiter's name, ``key`` the key that was limited (``None``
+    for an unkeyed bucket) and ``retry_after`` how many seconds until the permit
+    asked for could be had (as a ``Retry-After`` header would say).
+    """
+
+    def __init__(
+        self, message: str, *, limiter: str, key: object = None, retry_after: float
+    ) -> None:
+        super().__init__(message)
+        self.limiter = limiter
+        self.key = key
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_rate_limit_error, (str(self), self.limiter, self.key, self.retry_after))
+
+
+def _rebuild_rate_limit_error(
+    message: str, limiter: str, key: object, retry_after: float
+) -> RateLimitExceeded:
+    return RateLimitExceeded(message, limiter=limiter, key=key, retry_after=retry_after)
+
+
+if sys.version_info >= (3, 11):
+
+    class AllFallbacksFailed(ExceptionGroup[Exception], HystrixError):  # noqa: F821
+        """Every level of a fallback chain (:mod:`hystrixpy.fallback`) failed.
+
+        An :class:`ExceptionGroup`, so ``except* ConnectionError:`` catches it
+        when any level failed with one; ``exceptions`` holds each level's error
+        in the chain's order. Built like any group: ``AllFallbacksFailed(message,
+        errors)``.
+        """
+
+else:  # pragma: no cover - Python 3.10 has no ExceptionGroup
+
+    class AllFallbacksFailed(HystrixError):
+        """Every level of a fallback chain (:mod:`hystrixpy.fallback`) failed.
+
+        Python 3.10's stand-in for the :class:`ExceptionGroup` of 3.11+: the same
+        ``message`` and ``exceptions`` (each level's error, in the chain's order),
+        the same ``str()``, but no ``except*``. Catch it with ``except``.
+        """
+
+        def __init__(self, message: str, exceptions: Sequence[Exception], /) -> None:
+            errors = tuple(exceptions)
+            if not errors:
+                raise ValueError("AllFallbacksFailed needs at least one exception")
+            super().__init__(message, errors)
+            self.message = message
+            self.exceptions = errors
+
+        def __str__(self) -> str:
+            count = len(self.exceptions)
+            return f"{self.message} ({count} sub-exception{'' if count == 1 else 's'})"
 
 
 class CallTimeoutError(CommandTimeoutError, HystrixError):

@@ -135,7 +135,10 @@ def begin(command: Command[R]) -> Execution[R]:
     state = _states.get(command.command_key)
     if state is None or state.config_version != _config.version:
         state = registry.state_of(command)
-    execution = command._execution = Execution(command, state, clock.monotonic())
+    now = clock.monotonic()
+    if now >= state.adapt_at:
+        state.adapt_timeout(now)
+    execution = command._execution = Execution(command, state, now)
     if _hooks.active:
         _hooks.notify("on_start", command)
     return execution
@@ -161,6 +164,8 @@ def execute(command: Command[R]) -> R:
     if state is None or state.config_version != _config.version:
         state = registry.state_of(command)
     now = clock.monotonic()
+    if now >= state.adapt_at:  # an adaptive timeout is due to be recomputed
+        state.adapt_timeout(now)
     # Execution(command, state, now), written out: a class's __init__ is an expensive call.
     execution: Execution[R] = _new_instance(Execution)
     execution.start = state.last_used = now
@@ -583,7 +588,7 @@ class Execution(ExecutionResult, Generic[R]):
 
     def timeout(self, now: float, *, run_finished: bool) -> R:
         """The deadline passed before run() finished."""
-        timeout_ms = self.properties.execution_timeout_ms
+        timeout_ms = self.state.timeout_ms
         _log.info("execution_timed_out", timeout_ms=timeout_ms, **self.log_fields())
         return self.fail(
             _E_TIMEOUT,

@@ -65,16 +65,19 @@ class MetricsSnapshot:
 _SUCCESS_INDEX = EventType.SUCCESS.index
 #: How many successes may wait uncounted before the one that adds the last counts them all.
 WAITING_LIMIT = 32
-# The two latency series of a key's RollingPercentile.
-_EXECUTION, _TOTAL = 0, 1
+# The latency series of a key's RollingPercentile: run()'s own, the caller's, and (for an
+# adaptive timeout only) run()'s own in successful executions.
+_EXECUTION, _TOTAL, _SUCCESS_EXECUTION = 0, 1, 2
 
 
-def _latency_window_of(properties: CommandProperties) -> tuple[int, int] | None:
+def _latency_window_of(properties: CommandProperties) -> tuple[int, int, int] | None:
+    """The latency percentiles' window length and buckets, and how many series they keep."""
     if not properties.metrics_rolling_percentile_enabled:
         return None
     return (
         properties.metrics_rolling_percentile_time_ms,
         properties.metrics_rolling_percentile_num_buckets,
+        3 if properties.execution_timeout_adaptive else 2,
     )
 
 
@@ -98,6 +101,11 @@ class HealthCounts:
         if self.total_requests == 0:
             return 0
         return int(self.error_count / self.total_requests * 100)
+
+
+def _latency_percentiles(window: tuple[int, int, int]) -> RollingPercentile:
+    window_ms, num_buckets, series = window
+    return RollingPercentile(window_ms, num_buckets, series=series)
 
 
 class CommandMetrics:
@@ -132,7 +140,7 @@ class CommandMetrics:
         # run()'s own latency (series _EXECUTION) and the caller's (series _TOTAL).
         self._latencies: RollingPercentile | None = None
         if self._latency_window is not None:
-            self._latencies = RollingPercentile(*self._latency_window, series=2)
+            self._latencies = _latency_percentiles(self._latency_window)
 
     def reconfigure(self, properties: CommandProperties) -> None:
         """Adopt new window settings; a changed window starts empty."""
@@ -154,7 +162,7 @@ class CommandMetrics:
                 if latency_window is None:
                     self._latencies = None
                 else:
-                    self._latencies = RollingPercentile(*latency_window, series=2)
+                    self._latencies = _latency_percentiles(latency_window)
 
     # -- recording (hot path) ------------------------------------------------
 
@@ -217,7 +225,8 @@ class CommandMetrics:
                 rolling.current_peak = concurrency
             latencies = self._latencies
             if latencies is not None:
-                if execution_ms == total_ms >= 0:
+                # Not a success: with a series of successes only, keep the sample out of it.
+                if execution_ms == total_ms >= 0 and latencies.series == 2:
                     latencies.record_same(execution_ms, now)
                 else:
                     if execution_ms >= 0:
@@ -271,6 +280,8 @@ class CommandMetrics:
                     latencies.record_same(execution_ms, now)
                 else:
                     latencies.record_pair(execution_ms, total_ms, now)
+                    if latencies.series == 3:
+                        latencies.record(execution_ms, now, _SUCCESS_EXECUTION)
             if now >= self.wait_until:  # a window may have moved
                 self._renew_wait()
         finally:
@@ -389,6 +400,21 @@ class CommandMetrics:
     def execution_time_percentiles(self, percents: list[float]) -> list[int]:
         """Several percentiles of run()'s latency at once, in ms."""
         return self._latency(_EXECUTION, percents)
+
+    def success_latency(self, percent: float, now: float) -> tuple[int, int]:
+        """run()'s latency at ``percent`` in successful executions, and how many there were.
+
+        Kept only for a key with an adaptive timeout; ``(0, 0)`` otherwise.
+        """
+        latencies = self._latencies
+        if latencies is None or latencies.series < 3:
+            return 0, 0
+        with self._lock:
+            self._count_waiting()
+            samples = latencies.count(now, _SUCCESS_EXECUTION)
+            if not samples:
+                return 0, 0
+            return latencies.percentile(percent, now, _SUCCESS_EXECUTION), samples
 
     def execution_time_mean(self) -> int:
         """The mean of run()'s latency, in ms, over the percentile window."""

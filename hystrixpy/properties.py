@@ -175,6 +175,23 @@ class CommandProperties(_PropertiesBase):
         1000, "execution.isolation.thread.timeoutInMilliseconds", minimum=1
     )
     execution_timeout_enabled: bool = _prop(True, "execution.timeout.enabled")
+    # hystrixpy's own: a timeout that follows the key's successful run() latencies.
+    execution_timeout_adaptive: bool = _prop(False, "execution.timeout.adaptive.enabled")
+    execution_timeout_percentile: float = _prop(
+        99, "execution.timeout.adaptive.percentile", minimum=0, maximum=100
+    )
+    execution_timeout_multiplier: float = _prop(
+        1.5, "execution.timeout.adaptive.multiplier", minimum=1
+    )
+    execution_timeout_min_ms: int = _prop(
+        10, "execution.timeout.adaptive.minInMilliseconds", minimum=1
+    )
+    execution_timeout_max_ms: int | None = _prop(
+        None, "execution.timeout.adaptive.maxInMilliseconds", minimum=1
+    )
+    execution_timeout_min_samples: int = _prop(
+        10, "execution.timeout.adaptive.minSamples", minimum=1
+    )
     execution_isolation_semaphore_max_concurrent_requests: int = _prop(
         10, "execution.isolation.semaphore.maxConcurrentRequests", minimum=0
     )
@@ -232,6 +249,20 @@ class CommandProperties(_PropertiesBase):
             "metrics_rolling_percentile_time_ms",
             "metrics_rolling_percentile_num_buckets",
         )
+        ceiling = self.adaptive_timeout_ceiling_ms
+        if self.execution_timeout_adaptive and self.execution_timeout_min_ms > ceiling:
+            raise ValueError(
+                f"execution_timeout_min_ms={self.execution_timeout_min_ms!r} must be <= the "
+                f"adaptive timeout's ceiling, execution_timeout_max_ms or else "
+                f"execution_timeout_ms ({ceiling!r})"
+            )
+
+    @property
+    def adaptive_timeout_ceiling_ms(self) -> int:
+        """The longest an adaptive timeout may be: the max if set, else ``execution_timeout_ms``."""
+        if self.execution_timeout_max_ms is None:
+            return self.execution_timeout_ms
+        return self.execution_timeout_max_ms
 
 
 @_track_explicit_fields
@@ -296,7 +327,13 @@ def _check_divides(props: object, time_field: str, buckets_field: str) -> None:
 
 # The command properties that take any finite number (the others of int type take whole ones).
 _FLOAT_FIELDS = frozenset(
-    {"retry_initial_delay_ms", "retry_backoff_multiplier", "retry_max_delay_ms"}
+    {
+        "retry_initial_delay_ms",
+        "retry_backoff_multiplier",
+        "retry_max_delay_ms",
+        "execution_timeout_percentile",
+        "execution_timeout_multiplier",
+    }
 )
 CommandProperties.SPECS = _build_specs(
     CommandProperties,

@@ -8,6 +8,7 @@ runtime state and keeps the configuration.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import threading
 from collections.abc import Mapping
@@ -67,6 +68,13 @@ def _timeout_seconds(properties: CommandProperties) -> float | None:
     return properties.execution_timeout_ms / 1000.0
 
 
+def _first_adaptation(properties: CommandProperties) -> float:
+    """When the first execution recomputes the timeout: at once if adaptive, else never."""
+    if properties.execution_timeout_adaptive and properties.execution_timeout_enabled:
+        return float("-inf")
+    return float("inf")
+
+
 class CommandKeyState:
     """Everything kept for one command key, refreshed when the configuration changes."""
 
@@ -89,6 +97,10 @@ class CommandKeyState:
         self.config_version = _config.version
         self.properties = _config.command_properties(command_key, declared)
         self.timeout_seconds = _timeout_seconds(self.properties)
+        #: The timeout in force, in ms: the configured one, or the adaptive timeout's last value.
+        self.timeout_ms = self.properties.execution_timeout_ms
+        #: When an adaptive timeout is next recomputed (never, unless it is adaptive).
+        self.adapt_at = _first_adaptation(self.properties)
         #: How run() is retried within one execution (``None``: it is attempted once).
         self.retry_policy = _retry_policy(self.properties, declared_retry)
         self.thread_pool_key = self.properties.thread_pool_key_override or thread_pool_key
@@ -103,6 +115,36 @@ class CommandKeyState:
         self._pool: ThreadPoolBulkhead | None = None
         #: When an execution of this key last began (monotonic seconds), for evict_idle().
         self.last_used = clock.monotonic()
+
+    def adapt_timeout(self, now: float) -> None:
+        """Recompute an adaptive timeout from the successful run() latencies; see properties.
+
+        Called by the first execution at or after :attr:`adapt_at`, so at most once
+        per health snapshot interval. Until the window holds
+        ``execution_timeout_min_samples`` successes the configured timeout applies.
+        """
+        properties = self.properties
+        self.adapt_at = now + properties.metrics_health_snapshot_interval_ms / 1000.0
+        latency_ms, samples = self.metrics.success_latency(
+            properties.execution_timeout_percentile, now
+        )
+        if samples < properties.execution_timeout_min_samples:
+            timeout_ms = properties.execution_timeout_ms
+        else:
+            timeout_ms = math.ceil(latency_ms * properties.execution_timeout_multiplier)
+            timeout_ms = max(properties.execution_timeout_min_ms, timeout_ms)
+            timeout_ms = min(properties.adaptive_timeout_ceiling_ms, timeout_ms)
+        if timeout_ms != self.timeout_ms:
+            _log.info(
+                "adaptive_timeout_changed",
+                command_key=self.command_key,
+                timeout_ms=timeout_ms,
+                previous_timeout_ms=self.timeout_ms,
+                percentile_ms=latency_ms,
+                samples=samples,
+            )
+            self.timeout_ms = timeout_ms
+            self.timeout_seconds = timeout_ms / 1000.0
 
     def _new_breaker(self) -> CircuitBreaker | NoOpCircuitBreaker:
         if not self.properties.circuit_breaker_enabled:
@@ -127,6 +169,8 @@ class CommandKeyState:
         properties = _config.command_properties(self.command_key, self.declared)
         self.properties = properties
         self.timeout_seconds = _timeout_seconds(properties)
+        self.timeout_ms = properties.execution_timeout_ms
+        self.adapt_at = _first_adaptation(properties)
         self.retry_policy = _retry_policy(properties, self.declared_retry)
         self.thread_pool_key = properties.thread_pool_key_override or self.default_pool_key
         self.metrics.reconfigure(properties)

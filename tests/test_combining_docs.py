@@ -25,7 +25,7 @@ class TestCombiningPage:
     def test_every_example_runs_and_its_assertions_hold(self) -> None:
         """The page's blocks run in one namespace with the real clock (their delays are 10 ms)."""
         namespace: dict[str, Any] = {"__name__": "docs_combining"}
-        assert _run_blocks(ROOT / "docs" / "combining.md", namespace) == 6
+        assert _run_blocks(ROOT / "docs" / "combining.md", namespace) == 5
         assert namespace["stock"].attempts == 3
         assert namespace["breaker"].state.name == "CLOSED"
         assert namespace["down"].state.name == "OPEN"

@@ -44,6 +44,7 @@ FAMILIES = {
     "hystrix_command_events": "counter",
     "hystrix_command_circuit_open": "gauge",
     "hystrix_command_circuit_state": "gauge",
+    "hystrix_command_timeout_seconds": "gauge",
     "hystrix_command_error_percentage": "gauge",
     "hystrix_command_requests": "gauge",
     "hystrix_command_concurrent_executions": "gauge",

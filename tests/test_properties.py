@@ -40,6 +40,12 @@ COMMAND_DEFAULTS: dict[str, tuple[str, object]] = {
     "requestLog.enabled": ("request_log_enabled", True),
     "threadPoolKeyOverride": ("thread_pool_key_override", None),
     # hystrixpy's own, named in Hystrix's style.
+    "execution.timeout.adaptive.enabled": ("execution_timeout_adaptive", False),
+    "execution.timeout.adaptive.percentile": ("execution_timeout_percentile", 99),
+    "execution.timeout.adaptive.multiplier": ("execution_timeout_multiplier", 1.5),
+    "execution.timeout.adaptive.minInMilliseconds": ("execution_timeout_min_ms", 10),
+    "execution.timeout.adaptive.maxInMilliseconds": ("execution_timeout_max_ms", None),
+    "execution.timeout.adaptive.minSamples": ("execution_timeout_min_samples", 10),
     "retry.maxAttempts": ("retry_max_attempts", 1),
     "retry.initialDelayInMilliseconds": ("retry_initial_delay_ms", 100),
     "retry.backoffMultiplier": ("retry_backoff_multiplier", 2.0),
