@@ -3,7 +3,8 @@
 Every interval the stream sends one ``HystrixCommand`` message per command
 key and one ``HystrixThreadPool`` message per pool, with Hystrix's field
 names and types, followed by a keep-alive ``ping``. Commands whose classes
-are defined are sent from the first interval, before any has run.
+are defined are sent from the first interval, before any has run; standalone
+breakers (:mod:`hystrixpy.breakers`) are sent as commands named after them.
 
 Three ways to serve it:
 
