@@ -32,6 +32,5 @@ class TestWithin:
 
     def test_a_negative_length_is_refused(self) -> None:
         """within(-1) is a ValueError naming the value."""
-        with pytest.raises(ValueError, match="seconds must be >= 0, got -1"):
-            with deadline.within(-1):
-                pass
+        with pytest.raises(ValueError, match="seconds must be >= 0, got -1"), deadline.within(-1):
+            pass
