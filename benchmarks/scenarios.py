@@ -122,6 +122,16 @@ class SemaphoreTrivial(Command[int]):
         return 1
 
 
+class SemaphoreRateLimited(Command[int]):
+    group_key = "BenchSemaphore"
+    properties = SemaphoreTrivial.properties
+    # A bucket that never runs dry: every execution pays for the check and is let through.
+    rate_limiter = hystrixpy.TokenBucket(capacity=1_000_000_000, refill_per_second=1e9)
+
+    def run(self) -> int:
+        return 1
+
+
 class ThreadTrivial(Command[int]):
     group_key = "BenchThread"
     properties = CommandProperties(execution_timeout_ms=1000)
@@ -611,9 +621,35 @@ def parts_of_execute(settings: Settings) -> list[tuple[str, Measure]]:
     return measured
 
 
+def rate_limited_vs_plain(settings: Settings) -> Row:
+    cand, base, ratio = interleaved(
+        lambda: SemaphoreRateLimited().execute(),
+        lambda: SemaphoreTrivial().execute(),
+        settings.fast_calls,
+        settings.rounds,
+    )
+    return Row(
+        16,
+        "semaphore execute() with a token bucket (allowed)",
+        cand,
+        "the same command without one",
+        base,
+        ratio,
+        "<= 1.1x",
+        ratio <= 1.1,
+    )
+
+
 def breaker_row(settings: Settings) -> Row:
     """Row 13, in its own module (benchmarks.breaker_bench)."""
     from benchmarks.breaker_bench import row
+
+    return row(settings)
+
+
+def ratelimit_row(settings: Settings) -> Row:
+    """Row 15, in its own module (benchmarks.ratelimit_bench)."""
+    from benchmarks.ratelimit_bench import row
 
     return row(settings)
 
@@ -634,6 +670,8 @@ TIMED = [
     decorated_vs_command,
     breaker_row,
     retry_row,
+    ratelimit_row,
+    rate_limited_vs_plain,
 ]
 ONCE = [
     concurrent_callers,

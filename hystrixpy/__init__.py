@@ -19,6 +19,7 @@ from hystrixpy.exceptions import (
     CommandTimeoutError,
     HystrixError,
     HystrixRuntimeError,
+    RateLimitExceeded,
     RejectedError,
     RetryError,
     ShortCircuitedError,
@@ -26,6 +27,13 @@ from hystrixpy.exceptions import (
 from hystrixpy.hooks import ExecutionHook, HookEvent
 from hystrixpy.metrics import CommandMetrics, HealthCounts, ThreadPoolMetrics
 from hystrixpy.properties import CommandProperties, ThreadPoolProperties
+from hystrixpy.ratelimit import (
+    KeyedTokenBucket,
+    RateLimitDecision,
+    RateLimiter,
+    SlidingWindow,
+    TokenBucket,
+)
 from hystrixpy.registry import (
     circuit_breaker,
     command_metrics,
@@ -71,14 +79,20 @@ __all__ = [
     "HystrixError",
     "HystrixRuntimeError",
     "IsolationStrategy",
+    "KeyedTokenBucket",
     "NoOpCircuitBreaker",
+    "RateLimitDecision",
+    "RateLimitExceeded",
+    "RateLimiter",
     "RejectedError",
     "RetryError",
     "RetryOutcome",
     "RetryPolicy",
     "ShortCircuitedError",
+    "SlidingWindow",
     "ThreadPoolMetrics",
     "ThreadPoolProperties",
+    "TokenBucket",
     "__version__",
     "breakers",
     "circuit_breaker",

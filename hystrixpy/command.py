@@ -9,6 +9,7 @@ from hystrixpy import clock, execution, registry
 from hystrixpy.circuit_breaker import CircuitBreaker, NoOpCircuitBreaker
 from hystrixpy.events import EventType
 from hystrixpy.properties import CommandProperties, ThreadPoolProperties
+from hystrixpy.ratelimit import RateLimiter
 from hystrixpy.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -53,6 +54,9 @@ class Command(Generic[R]):
     #: How run() is retried within one execution; its numbers become the class's
     #: ``retry_*`` properties (so ``configure()`` can change them per key).
     retry: ClassVar[RetryPolicy | None] = None
+    #: Asked first, before the breaker: an execution it refuses is RATE_LIMITED and falls
+    #: back. Any object with ``try_acquire() -> bool`` (see :mod:`hystrixpy.ratelimit`).
+    rate_limiter: ClassVar[RateLimiter | None] = None
 
     _command_key_is_default: ClassVar[bool] = True
     _thread_pool_key_is_default: ClassVar[bool] = True
@@ -74,6 +78,12 @@ class Command(Generic[R]):
                 f"got {cls.thread_pool_properties!r}"
             )
         _adopt_retry_policy(cls)
+        limiter = cls.rate_limiter
+        if limiter is not None and not callable(getattr(limiter, "try_acquire", None)):
+            raise TypeError(
+                f"{cls.__name__}.rate_limiter must have a try_acquire() method "
+                f"(a hystrixpy.ratelimit limiter), got {limiter!r}"
+            )
         if cls.run is Command.run:
             return  # an abstract base: its subclasses name their group
         group_key = getattr(cls, "group_key", None)
@@ -95,6 +105,7 @@ class Command(Generic[R]):
                 cls.properties,
                 cls.thread_pool_properties,
                 cls.retry,
+                cls.rate_limiter,
             )
         )
 
@@ -220,6 +231,11 @@ class Command(Generic[R]):
     def is_response_semaphore_rejected(self) -> bool:
         """The execution semaphore was full."""
         return self._has(EventType.SEMAPHORE_REJECTED)
+
+    @property
+    def is_response_rate_limited(self) -> bool:
+        """The rate limiter refused the execution, so run() was not called."""
+        return self._has(EventType.RATE_LIMITED)
 
     @property
     def is_circuit_breaker_open(self) -> bool:

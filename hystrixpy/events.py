@@ -12,7 +12,7 @@ __all__ = ["EventType", "ExecutionResult", "FailureType", "IsolationStrategy"]
 
 
 class EventType(enum.Enum):
-    """Hystrix's event types, in Hystrix's order, then hystrixpy's own (``RETRY``).
+    """Hystrix's event types in Hystrix's order, then hystrixpy's ``RETRY`` and ``RATE_LIMITED``.
 
     ``is_terminal`` tells whether the event ends an execution; ``index`` is the
     event's position, used to address per-event counters; ``is_health_error``
@@ -40,6 +40,8 @@ class EventType(enum.Enum):
     COMMAND_MAX_ACTIVE = "COMMAND_MAX_ACTIVE"
     #: hystrixpy's own: run() failed and is being tried again (one per extra attempt).
     RETRY = "RETRY"
+    #: hystrixpy's own: the command's rate limiter refused the execution (run() not called).
+    RATE_LIMITED = "RATE_LIMITED"
 
     index: int
     is_terminal: bool
@@ -89,6 +91,8 @@ class FailureType(enum.Enum):
     REJECTED_THREAD_EXECUTION = "REJECTED_THREAD_EXECUTION"
     REJECTED_SEMAPHORE_EXECUTION = "REJECTED_SEMAPHORE_EXECUTION"
     REJECTED_SEMAPHORE_FALLBACK = "REJECTED_SEMAPHORE_FALLBACK"
+    #: hystrixpy's own: the command's rate limiter refused the execution.
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 class IsolationStrategy(enum.Enum):

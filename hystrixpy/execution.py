@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 from hystrixpy import _log, clock, registry
 from hystrixpy._log import debug_switch as _debug
 from hystrixpy._timer import TimerEntry
+from hystrixpy.chaos import injector as _chaos
 from hystrixpy.circuit_breaker import ALLOWED, DENIED, TRIAL
 from hystrixpy.deadline import CURRENT as _CURRENT_DEADLINE
 from hystrixpy.events import (
@@ -47,6 +48,7 @@ from hystrixpy.exceptions import (
     BadRequestError,
     CommandTimeoutError,
     HystrixRuntimeError,
+    RateLimitExceeded,
     RejectedError,
     ShortCircuitedError,
 )
@@ -57,6 +59,7 @@ from hystrixpy.registry import hooks as _hooks
 if TYPE_CHECKING:
     from hystrixpy.command import Command
     from hystrixpy.properties import CommandProperties
+    from hystrixpy.ratelimit import RateLimiter
     from hystrixpy.registry import CommandKeyState
 
 __all__ = ["Execution", "execute", "queue"]
@@ -92,11 +95,17 @@ _F_SHORTCIRCUIT = FailureType.SHORTCIRCUIT
 _F_TIMEOUT = FailureType.TIMEOUT
 _E_SHORT_CIRCUITED = EventType.SHORT_CIRCUITED
 _E_RETRY = EventType.RETRY
+_E_RATE_LIMITED = EventType.RATE_LIMITED
+_F_RATE_LIMITED = FailureType.RATE_LIMITED
 _JUST_RETRY = (_E_RETRY,)
 _set_deadline = _CURRENT_DEADLINE.set
 _JUST_SHORT_CIRCUITED = (_E_SHORT_CIRCUITED,)
 _JUST_FALLBACK_SUCCESS = (EventType.FALLBACK_SUCCESS,)
-_REJECTIONS = (FailureType.REJECTED_THREAD_EXECUTION, FailureType.REJECTED_SEMAPHORE_EXECUTION)
+_REJECTIONS = (
+    FailureType.REJECTED_THREAD_EXECUTION,
+    FailureType.REJECTED_SEMAPHORE_EXECUTION,
+    FailureType.RATE_LIMITED,
+)
 # The causes made on demand (Execution.cause) for the failures that have no error of their own.
 _CAUSES: dict[FailureType, tuple[type[BaseException], str]] = {
     FailureType.SHORTCIRCUIT: (ShortCircuitedError, "the circuit is open"),
@@ -110,6 +119,7 @@ _FAILURE_WORDS = {
     FailureType.SHORTCIRCUIT: "was short-circuited",
     FailureType.REJECTED_THREAD_EXECUTION: "was rejected by its thread pool",
     FailureType.REJECTED_SEMAPHORE_EXECUTION: "was rejected by its semaphore",
+    FailureType.RATE_LIMITED: "was refused by its rate limiter",
 }
 _FALLBACK_WORDS = {
     EventType.FALLBACK_DISABLED: "fallback is disabled",
@@ -175,6 +185,12 @@ def execute(command: Command[R]) -> R:
     command._execution = execution
     if _hooks.active:
         _hooks.notify("on_start", command)
+    limiter = state.rate_limiter
+    if limiter is not None and not limiter.try_acquire():  # first, as the patterns are ordered
+        try:
+            return execution.rate_limited(limiter)
+        finally:
+            del execution.command  # let_go(), written out
     breaker = state.circuit_breaker
     if now >= breaker.allow_until:  # not the closed breaker's fast path: ask it
         # (unless it is open and still sleeping: the open breaker's fast path)
@@ -204,7 +220,11 @@ def queue(command: Command[R]) -> Future[R]:
     execution = begin(command)
     future: Future[R] = Future()
     future.set_running_or_notify_cancel()
-    if execution.admit() == DENIED:
+    limiter = execution.state.rate_limiter
+    if limiter is not None and not limiter.try_acquire():
+        execution.settle(future, lambda: execution.rate_limited(limiter), on_caller=True)
+        execution.let_go()
+    elif execution.admit() == DENIED:
         execution.settle(future, execution.short_circuit, on_caller=True)
         execution.let_go()
     elif execution.state.properties.execution_isolation_strategy is _THREAD:
@@ -303,6 +323,15 @@ class Execution(ExecutionResult, Generic[R]):
             self.trial = True
         return decision
 
+    def rate_limited(self, limiter: RateLimiter) -> R:
+        """The rate limiter refused: go straight to the fallback (the breaker is not told)."""
+        cause = RateLimitExceeded(
+            f"{self.command.command_key}: rate limit reached ({limiter.name})",
+            limiter=limiter.name,
+            retry_after=limiter.wait_time(),
+        )
+        return self.fail(_E_RATE_LIMITED, _F_RATE_LIMITED, cause, self.start)
+
     def short_circuit(self) -> R:
         """The breaker is open: go straight to the fallback."""
         return self.fail(_E_SHORT_CIRCUITED, _F_SHORTCIRCUIT, None, self.start)
@@ -338,11 +367,14 @@ class Execution(ExecutionResult, Generic[R]):
         if timeout is not None:
             context.run(_set_deadline, start + timeout)
         policy = state.retry_policy
+        run = self.command.run
+        if _chaos.enabled:  # fault injection (hystrixpy.chaos), into each attempt
+            run = _chaos.wrap(state.command_key, run)
         try:
             if policy is None:
-                value = context.run(self.command.run)
+                value = context.run(run)
             else:
-                value = context.run(policy.run, self.command.run, self.note_retry)
+                value = context.run(policy.run, run, self.note_retry)
         except BaseException as error:
             semaphore.release()
             end = clock.monotonic()
@@ -474,11 +506,11 @@ class Execution(ExecutionResult, Generic[R]):
         if timeout is not None:
             _set_deadline(self.start + timeout)  # in this execution's own context
         policy = state.retry_policy
+        run = self.command.run
+        if _chaos.enabled:  # fault injection (hystrixpy.chaos), into each attempt
+            run = _chaos.wrap(state.command_key, run)
         try:
-            if policy is None:
-                value = self.command.run()
-            else:
-                value = policy.run(self.command.run, self.note_retry)
+            value = run() if policy is None else policy.run(run, self.note_retry)
         except BaseException as raised:  # handed to the caller below
             error = raised
         end = clock.monotonic()

@@ -231,6 +231,9 @@ class CommandProperties(_PropertiesBase):
     request_cache_enabled: bool = _prop(True, "requestCache.enabled")
     request_log_enabled: bool = _prop(True, "requestLog.enabled")
     thread_pool_key_override: str | None = _prop(None, "threadPoolKeyOverride")
+    # hystrixpy's own: a token bucket checked before anything else (None: no limit by key).
+    rate_limit_per_second: float | None = _prop(None, "rateLimit.permitsPerSecond", minimum=0)
+    rate_limit_burst: int | None = _prop(None, "rateLimit.burst", minimum=1)
     # hystrixpy's own: retries of run() inside the bulkhead and the timeout (1 attempt: none).
     retry_max_attempts: int = _prop(1, "retry.maxAttempts", minimum=1)
     retry_initial_delay_ms: float = _prop(100, "retry.initialDelayInMilliseconds", minimum=0)
@@ -249,6 +252,11 @@ class CommandProperties(_PropertiesBase):
             "metrics_rolling_percentile_time_ms",
             "metrics_rolling_percentile_num_buckets",
         )
+        if self.rate_limit_per_second is not None and self.rate_limit_per_second <= 0:
+            raise ValueError(
+                f"rate_limit_per_second (rateLimit.permitsPerSecond) must be > 0 or None, "
+                f"got {self.rate_limit_per_second!r}"
+            )
         ceiling = self.adaptive_timeout_ceiling_ms
         if self.execution_timeout_adaptive and self.execution_timeout_min_ms > ceiling:
             raise ValueError(
@@ -333,6 +341,7 @@ _FLOAT_FIELDS = frozenset(
         "retry_max_delay_ms",
         "execution_timeout_percentile",
         "execution_timeout_multiplier",
+        "rate_limit_per_second",
     }
 )
 CommandProperties.SPECS = _build_specs(

@@ -23,6 +23,7 @@ from hystrixpy.config import Configuration
 from hystrixpy.hooks import HookRegistry
 from hystrixpy.metrics import CommandMetrics, ThreadPoolMetrics
 from hystrixpy.properties import CommandProperties, ThreadPoolProperties
+from hystrixpy.ratelimit import RateLimiter, TokenBucket
 from hystrixpy.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -68,6 +69,28 @@ def _timeout_seconds(properties: CommandProperties) -> float | None:
     return properties.execution_timeout_ms / 1000.0
 
 
+def _rate_limiter(
+    properties: CommandProperties,
+    declared: RateLimiter | None,
+    current: RateLimiter | None,
+) -> RateLimiter | None:
+    """The key's limiter: a token bucket from ``rate_limit_*`` if set, else the class's own.
+
+    A configured bucket whose numbers did not change is kept (with its tokens).
+    """
+    rate = properties.rate_limit_per_second
+    if rate is None:
+        return declared
+    burst = properties.rate_limit_burst or max(1, math.ceil(rate))
+    if (
+        isinstance(current, TokenBucket)
+        and current.policy.capacity == burst
+        and current.policy.refill_per_second == rate
+    ):
+        return current
+    return TokenBucket(capacity=burst, refill_per_second=rate, name="configured")
+
+
 def _first_adaptation(properties: CommandProperties) -> float:
     """When the first execution recomputes the timeout: at once if adaptive, else never."""
     if properties.execution_timeout_adaptive and properties.execution_timeout_enabled:
@@ -87,8 +110,10 @@ class CommandKeyState:
         declared_pool: ThreadPoolProperties,
         *,
         declared_retry: RetryPolicy | None = None,
+        declared_rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.command_key = command_key
+        self.declared_rate_limiter = declared_rate_limiter
         self.group_key = group_key
         self.declared = declared
         self.declared_pool = declared_pool
@@ -103,6 +128,8 @@ class CommandKeyState:
         self.adapt_at = _first_adaptation(self.properties)
         #: How run() is retried within one execution (``None``: it is attempted once).
         self.retry_policy = _retry_policy(self.properties, declared_retry)
+        #: Checked before anything else; ``None``: the key has no rate limit.
+        self.rate_limiter = _rate_limiter(self.properties, declared_rate_limiter, None)
         self.thread_pool_key = self.properties.thread_pool_key_override or thread_pool_key
         self.metrics = CommandMetrics(command_key, group_key, self.thread_pool_key, self.properties)
         self.circuit_breaker: CircuitBreaker | NoOpCircuitBreaker = self._new_breaker()
@@ -172,6 +199,7 @@ class CommandKeyState:
         self.timeout_ms = properties.execution_timeout_ms
         self.adapt_at = _first_adaptation(properties)
         self.retry_policy = _retry_policy(properties, self.declared_retry)
+        self.rate_limiter = _rate_limiter(properties, self.declared_rate_limiter, self.rate_limiter)
         self.thread_pool_key = properties.thread_pool_key_override or self.default_pool_key
         self.metrics.reconfigure(properties)
         if properties.circuit_breaker_enabled != isinstance(self.circuit_breaker, CircuitBreaker):
@@ -225,6 +253,7 @@ class Declaration:
     properties: CommandProperties
     thread_pool_properties: ThreadPoolProperties
     retry: RetryPolicy | None = None
+    rate_limiter: RateLimiter | None = None
 
 
 def declare(declaration: Declaration) -> None:
@@ -260,6 +289,7 @@ def _declared_state(declaration: Declaration) -> CommandKeyState:
         declaration.properties,
         declaration.thread_pool_properties,
         declared_retry=declaration.retry,
+        declared_rate_limiter=declaration.rate_limiter,
     )
 
 
@@ -271,6 +301,7 @@ def command_state(
     declared_pool: ThreadPoolProperties,
     *,
     declared_retry: RetryPolicy | None = None,
+    declared_rate_limiter: RateLimiter | None = None,
 ) -> CommandKeyState:
     """The state of ``command_key``, created on first use (its first class's properties win)."""
     state = _states.get(command_key)
@@ -285,6 +316,7 @@ def command_state(
                     declared,
                     declared_pool,
                     declared_retry=declared_retry,
+                    declared_rate_limiter=declared_rate_limiter,
                 )
                 _states[command_key] = state
     if state.config_version != _config.version:
@@ -302,6 +334,7 @@ def state_of(command: Command[Any]) -> CommandKeyState:
         cls.properties,
         cls.thread_pool_properties,
         declared_retry=cls.retry,
+        declared_rate_limiter=cls.rate_limiter,
     )
 
 
@@ -453,10 +486,21 @@ def configure(settings: Mapping[str, object]) -> None:
 
     Everything is checked before anything changes: an unknown name or a bad
     value raises ``ValueError`` and leaves the configuration as it was.
-    Changes apply from the next execution.
+    Changes apply from the next execution. Names that start with ``chaos.``
+    are fault-injection settings (:mod:`hystrixpy.chaos`), stored for when it is enabled.
     """
+    from hystrixpy import chaos  # noqa: PLC0415 - a pattern; the registry needs it only here
+
+    chaos_settings = {name: value for name, value in settings.items() if name.startswith("chaos.")}
     with _lock:
-        _config.configure(settings, _validate_known_keys)
+        if not chaos_settings:
+            _config.configure(settings, _validate_known_keys)
+            return
+        install_chaos = chaos.prepare(chaos_settings)
+        if len(chaos_settings) < len(settings):
+            rest = {name: value for name, value in settings.items() if name not in chaos_settings}
+            _config.configure(rest, _validate_known_keys)
+        install_chaos()
 
 
 def _validate_known_keys(config: Configuration) -> None:
@@ -496,12 +540,14 @@ def configuration() -> Configuration:
 def reset() -> None:
     """Forget every breaker, metric, pool (shut down), configuration override and hook.
 
-    Standalone breakers (:mod:`hystrixpy.breakers`) are forgotten too. Meant
-    for tests and reloads. Work already queued on a pool still runs.
+    Standalone breakers (:mod:`hystrixpy.breakers`) are forgotten too, and fault
+    injection (:mod:`hystrixpy.chaos`) is disabled, with its settings forgotten.
+    Meant for tests and reloads. Work already queued on a pool still runs.
     """
-    from hystrixpy import breakers  # noqa: PLC0415 - a pattern; the registry needs it only here
+    from hystrixpy import breakers, chaos  # noqa: PLC0415 - patterns; needed only here
 
     global _timer, _deadline_pool
+    chaos.clear()
     breakers.clear()
     with _lock:
         pools = [entry[0] for entry in _pools.values()]

@@ -100,8 +100,10 @@ _ROLLING_COUNT_FIELDS = [
     ("rollingCountSuccess", EventType.SUCCESS),
     ("rollingCountThreadPoolRejected", EventType.THREAD_POOL_REJECTED),
     ("rollingCountTimeout", EventType.TIMEOUT),
-    # hystrixpy's own, after Hystrix's: extra attempts of run() (a command's retry policy).
+    # hystrixpy's own, after Hystrix's: extra attempts of run() (a command's retry policy), and
+    # executions its rate limiter refused.
     ("rollingCountRetries", EventType.RETRY),
+    ("rollingCountRateLimited", EventType.RATE_LIMITED),
 ]
 
 

@@ -8,7 +8,7 @@ from hystrixpy.events import HEALTH_ERRORS, HEALTH_TOTAL
 
 class TestEventType:
     def test_order_matches_hystrix(self) -> None:
-        """Event types come in Hystrix's enum order, then RETRY; index gives that position."""
+        """Hystrix's events in its order, then RETRY and RATE_LIMITED; index is the position."""
         names = [event.name for event in EventType]
         assert names == [
             "EMIT",
@@ -31,6 +31,7 @@ class TestEventType:
             "COLLAPSED",
             "COMMAND_MAX_ACTIVE",
             "RETRY",
+            "RATE_LIMITED",
         ]
         assert [event.index for event in EventType] == list(range(len(names)))
 
@@ -62,7 +63,7 @@ class TestEventType:
 
 class TestFailureTypeAndIsolation:
     def test_failure_types(self) -> None:
-        """Failure types are Hystrix's seven."""
+        """Failure types are Hystrix's seven, then hystrixpy's RATE_LIMITED."""
         assert [failure.name for failure in FailureType] == [
             "BAD_REQUEST_EXCEPTION",
             "COMMAND_EXCEPTION",
@@ -71,6 +72,7 @@ class TestFailureTypeAndIsolation:
             "REJECTED_THREAD_EXECUTION",
             "REJECTED_SEMAPHORE_EXECUTION",
             "REJECTED_SEMAPHORE_FALLBACK",
+            "RATE_LIMITED",
         ]
 
     def test_isolation_strategies(self) -> None:

@@ -46,6 +46,8 @@ COMMAND_DEFAULTS: dict[str, tuple[str, object]] = {
     "execution.timeout.adaptive.minInMilliseconds": ("execution_timeout_min_ms", 10),
     "execution.timeout.adaptive.maxInMilliseconds": ("execution_timeout_max_ms", None),
     "execution.timeout.adaptive.minSamples": ("execution_timeout_min_samples", 10),
+    "rateLimit.permitsPerSecond": ("rate_limit_per_second", None),
+    "rateLimit.burst": ("rate_limit_burst", None),
     "retry.maxAttempts": ("retry_max_attempts", 1),
     "retry.initialDelayInMilliseconds": ("retry_initial_delay_ms", 100),
     "retry.backoffMultiplier": ("retry_backoff_multiplier", 2.0),

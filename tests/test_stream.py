@@ -65,6 +65,7 @@ COMMAND_FIELDS = {
     "rollingCountThreadPoolRejected": INT,
     "rollingCountTimeout": INT,
     "rollingCountRetries": INT,  # hystrixpy's own, after Hystrix's counts
+    "rollingCountRateLimited": INT,
     "currentConcurrentExecutionCount": INT,
     "rollingMaxConcurrentExecutionCount": INT,
     "latencyExecute_mean": INT,
@@ -180,6 +181,7 @@ ROLLING_COUNT_EVENTS = {
     "rollingCountThreadPoolRejected": EventType.THREAD_POOL_REJECTED,
     "rollingCountTimeout": EventType.TIMEOUT,
     "rollingCountRetries": EventType.RETRY,
+    "rollingCountRateLimited": EventType.RATE_LIMITED,
 }
 
 SSE_HEADERS = {

@@ -1,0 +1,1 @@
+"""The chaos suite: faults injected with hystrixpy.chaos, and how the engine copes."""
