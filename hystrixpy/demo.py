@@ -20,6 +20,10 @@ Concurrent callers drive them for ``--duration`` seconds while a table of
 each command's breaker state and rolling counts refreshes every second. At
 the end a summary gives each command's counts over the whole run and what
 its circuit went through.
+
+With ``--chaos``, faults are injected into the healthy ``GetProduct`` during
+the middle part of the run (:mod:`hystrixpy.chaos`): exceptions, and latency
+past its timeout, so its fallbacks answer and its circuit may open, then recover.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from hystrixpy import (
     ThreadPoolProperties,
     clock,
 )
+from hystrixpy import chaos as _chaos
 from hystrixpy.stream import start_http_server
 
 __all__ = ["main", "run_demo"]
@@ -169,6 +174,14 @@ class CheckStock(Command[int]):
 
 _COMMANDS: list[type[Command[Any]]] = [GetProduct, SearchProducts, ChargeCard, CheckStock]
 _WEIGHTS = [5, 3, 3, 3]
+# --chaos: the faults injected into GetProduct, and the part of the run they last.
+_CHAOS_SETTINGS = {
+    "chaos.command.GetProduct.exception_rate": 0.3,
+    "chaos.command.GetProduct.latency_ms": 300,
+    "chaos.command.GetProduct.latency_rate": 0.4,
+}
+_CHAOS_WINDOW = (0.3, 0.6)
+_CHAOS_WORDS = "GetProduct gets 30% exceptions and 300 ms latency on 40% of attempts"
 _COLUMNS = (
     ("command", 16),
     ("group", 10),
@@ -234,6 +247,17 @@ def _caller(stop: threading.Event, rng: random.Random) -> None:
         clock.sleep(rng.uniform(0.005, 0.02))
 
 
+def _chaos_phase(fraction: float, seed: int | None) -> str:
+    """Turn chaos on inside the chaos window, off outside it; say which it is now."""
+    start, end = _CHAOS_WINDOW
+    if start <= fraction < end:
+        if not _chaos.enabled():
+            _chaos.enable(seed=seed)
+        return f"chaos: ON, {_CHAOS_WORDS}\n"
+    _chaos.disable()
+    return "chaos: off\n"
+
+
 def _row(command_class: type[Command[Any]], previous: dict[str, int]) -> list[str]:
     key = command_class.command_key
     try:
@@ -283,16 +307,21 @@ def run_demo(
     clear: bool,
     seed: int | None,
     stream_port: int | None = 0,
+    chaos: bool = False,
 ) -> int:
     """Drive the demo for ``duration`` seconds, writing a table to ``out`` every second.
 
     Unless ``stream_port`` is ``None``, the metrics stream is served on that
-    loopback port (0: any free port) while the demo runs.
+    loopback port (0: any free port) while the demo runs. With ``chaos``, faults
+    are injected into ``GetProduct`` during the middle part of the run.
     """
     global _downstream
     hystrixpy.reset()
     server = None if stream_port is None else start_http_server(stream_port)
     stream_line = "" if server is None else f"metrics stream: {server.url}\n"
+    if chaos:
+        hystrixpy.configure(_CHAOS_SETTINGS)  # stored; injected only while enabled
+        out.write(f"chaos mode: for the middle part of the run, {_CHAOS_WORDS}\n")
     started = clock.monotonic()
     _downstream = Downstream(started=started, duration=duration, rng=random.Random(seed))
     feed = _EventFeed(started)
@@ -320,6 +349,8 @@ def run_demo(
             if clear:
                 out.write("\033[H\033[2J")
             out.write(f"hystrixpy demo: {tick * duration / ticks:4.1f}s of {duration:.0f}s\n")
+            if chaos:
+                out.write(_chaos_phase(tick / ticks, seed))
             out.write(stream_line + "\n")
             out.write(_table(rows) + "\n\nrecent circuit events:\n")
             out.write("".join(f"  {line}\n" for line in feed.recent()) or "  (none yet)\n")
@@ -327,6 +358,7 @@ def run_demo(
             out.flush()
     finally:
         stop.set()
+        _chaos.disable()
         for thread in threads:
             thread.join(timeout=5)
         logger.removeHandler(feed)
@@ -407,6 +439,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0,
         help="loopback port for the Hystrix metrics stream (0: any free port; -1: none)",
     )
+    parser.add_argument(
+        "--chaos",
+        action="store_true",
+        help="inject faults into the healthy GetProduct during the middle of the run",
+    )
     args = parser.parse_args(argv)
     if args.duration <= 0:
         parser.error(f"--duration must be positive, got {args.duration}")
@@ -422,4 +459,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         clear=clear,
         seed=args.seed,
         stream_port=None if args.stream_port == -1 else args.stream_port,
+        chaos=args.chaos,
     )

@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from hystrixpy import chaos
 from hystrixpy.__main__ import main as cli_main
-from hystrixpy.demo import _EventFeed, _summary, run_demo
+from hystrixpy.demo import _chaos_phase, _EventFeed, _summary, run_demo
 from hystrixpy.demo import main as demo_main
 
 _SEEDS = (1, 3, 7)
@@ -116,6 +117,47 @@ class TestRunDemo:
         assert demo_run.circuits["CheckStock"] == "stayed CLOSED"
         for name in ("GetProduct", "SearchProducts", "ChargeCard"):
             assert demo_run.counts[name]["retries"] == 0, name
+
+
+class TestChaosDemo:
+    def test_chaos_makes_the_healthy_command_fall_back(self) -> None:
+        """--chaos says it is on, and GetProduct fails and falls back during its window only."""
+        out = io.StringIO()
+        assert run_demo(3.0, 4, out, clear=False, seed=5, stream_port=None, chaos=True) == 0
+        text = out.getvalue()
+        assert "chaos mode:" in text
+        phases = re.findall(r"^chaos: (ON|off)", text, re.MULTILINE)
+        assert phases == ["ON", "off", "off"]
+        summary = text[text.index("summary of the whole run:") :]
+        rows = {match["command"]: match.groupdict() for match in _SUMMARY_ROW.finditer(summary)}
+        product = rows["GetProduct"]
+        assert int(product["failure"]) + int(product["timeout"]) > 0, product
+        assert int(product["fallback"]) > 0, product
+        assert int(product["success"]) > int(product["fallback"]), product
+        assert not chaos.enabled()
+        assert chaos.settings("GetProduct") == chaos.FaultSettings()
+
+    def test_chaos_is_on_inside_its_window_only(self) -> None:
+        """Inside the window chaos is switched on once and stays on; after it, off."""
+        assert _chaos_phase(0.1, 1) == "chaos: off\n"
+        assert _chaos_phase(0.35, 1).startswith("chaos: ON")
+        assert _chaos_phase(0.5, 1).startswith("chaos: ON")
+        assert chaos.enabled()
+        assert _chaos_phase(0.6, 1) == "chaos: off\n"
+        assert not chaos.enabled()
+
+    def test_the_command_line_passes_the_flag(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """`hystrixpy demo --chaos` runs the demo with chaos; without it, chaos stays off."""
+        seen: list[bool] = []
+
+        def fake_run_demo(*args: object, chaos: bool = False, **kwargs: object) -> int:
+            seen.append(chaos)
+            return 0
+
+        monkeypatch.setattr("hystrixpy.demo.run_demo", fake_run_demo)
+        assert demo_main(["--chaos", "--duration", "1"]) == 0
+        assert demo_main(["--duration", "1"]) == 0
+        assert seen == [True, False]
 
 
 class TestSummary:
