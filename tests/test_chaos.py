@@ -24,7 +24,8 @@ from hystrixpy import (
 from hystrixpy.chaos import FaultSettings, InjectedFault, InjectedHang
 from hystrixpy.retry import RetryPolicy
 from hystrixpy.testing import FakeClock, use_clock
-from tests.chaos.support import Caller, InstantClock, wait_until
+from tests.chaos.support import InstantClock, wait_until
+from tests.gates import Caller
 
 SEMAPHORE = IsolationStrategy.SEMAPHORE
 E = EventType

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_for_futures
 from datetime import timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from freezegun import freeze_time
@@ -34,7 +34,7 @@ from hystrixpy import (
 )
 from hystrixpy.bulkhead import ThreadPoolBulkhead
 from hystrixpy.testing import FakeClock, use_clock
-from tests.gates import Gate
+from tests.gates import Caller, Gate
 
 T = TypeVar("T")
 
@@ -128,31 +128,6 @@ def scripted(
         "thread_pool_properties": pool if pool is not None else ThreadPoolProperties(),
     }
     return type(name, (base,), namespace)
-
-
-class Caller(Generic[T]):
-    """Calls ``call`` on a thread of its own and keeps what it returned or raised."""
-
-    def __init__(self, call: Callable[[], T]) -> None:
-        self._call = call
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self.thread = threading.Thread(target=self._main, daemon=True)
-        self.thread.start()
-
-    def _main(self) -> None:
-        try:
-            self._value = self._call()
-        except BaseException as error:  # handed to the test by outcome()
-            self._error = error
-
-    def outcome(self) -> T:
-        """Wait (at most 5 s) for the call and return its value or raise its error."""
-        self.thread.join(5)
-        assert not self.thread.is_alive(), "the caller is still blocked"
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
 
 
 class WatchedClock(FakeClock):

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, Future
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -31,6 +31,7 @@ from hystrixpy import (
 from hystrixpy.exceptions import AllFallbacksFailed
 from hystrixpy.fallback import Degradation, DegradeResult, FallbackChain, degrade, fallback_chain
 from hystrixpy.testing import FakeClock, use_clock
+from tests.gates import Caller
 
 T = TypeVar("T")
 WAIT = 5.0
@@ -149,31 +150,6 @@ def scripted(
         "thread_pool_properties": pool or ThreadPoolProperties(),
     }
     return type(name, (ScriptedWithFallback if fallback else Scripted,), namespace)
-
-
-class Caller(Generic[T]):
-    """Calls ``call`` on a thread of its own and keeps what it returned or raised."""
-
-    def __init__(self, call: Callable[[], T]) -> None:
-        self._call = call
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self.thread = threading.Thread(target=self._main, daemon=True)
-        self.thread.start()
-
-    def _main(self) -> None:
-        try:
-            self._value = self._call()
-        except BaseException as error:  # handed to the test by outcome()
-            self._error = error
-
-    def outcome(self) -> T:
-        """Wait (at most 5 s) for the call and return its value or raise its error."""
-        self.thread.join(WAIT)
-        assert not self.thread.is_alive(), "the caller is still blocked"
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
 
 
 def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:

@@ -14,7 +14,8 @@ import pytest
 from hystrixpy import deadline
 from hystrixpy.features import FeatureSource, FeatureSwitches
 from hystrixpy.testing import FakeClock, use_clock
-from tests.test_fallback import WAIT, Caller, WatchedClock, events
+from tests.gates import Caller
+from tests.test_fallback import WAIT, WatchedClock, events
 
 SAFE = {"recommendations": False, "checkout": True}
 

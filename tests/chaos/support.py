@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from hystrixpy.testing import FakeClock
 
@@ -19,31 +19,6 @@ def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
             return
         pause.wait(0.001)
     raise AssertionError(f"{condition} did not come true within {seconds} s")
-
-
-class Caller(Generic[T]):
-    """Calls ``call`` on a thread of its own and keeps what it returned or raised."""
-
-    def __init__(self, call: Callable[[], T]) -> None:
-        self._call = call
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self.thread = threading.Thread(target=self._main, daemon=True)
-        self.thread.start()
-
-    def _main(self) -> None:
-        try:
-            self._value = self._call()
-        except BaseException as error:  # handed to the test by outcome()
-            self._error = error
-
-    def outcome(self) -> T:
-        """Wait (at most 5 s) for the call and return its value or raise its error."""
-        self.thread.join(5)
-        assert not self.thread.is_alive(), "the caller is still blocked"
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
 
 
 class InstantClock(FakeClock):

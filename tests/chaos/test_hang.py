@@ -7,7 +7,8 @@ import threading
 import hystrixpy
 from hystrixpy import Command, CommandProperties, EventType, chaos
 from hystrixpy.testing import FakeClock
-from tests.chaos.support import Caller, wait_until
+from tests.chaos.support import wait_until
+from tests.gates import Caller
 
 
 class GetInventory(Command[int]):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hystrixpy
 from hystrixpy import Command, CommandProperties, EventType, chaos
 from hystrixpy.testing import FakeClock
-from tests.chaos.support import Caller, wait_until
+from tests.chaos.support import wait_until
+from tests.gates import Caller
 
 
 class GetPayment(Command[str]):
